@@ -1,0 +1,90 @@
+# mlguard-orchestration developer Makefile.
+#   make .venv  - create/refresh the pinned virtualenv (stamp-based)
+#   make test   - run the test suite (sets everything up from a fresh clone)
+#   make demo   - run the example pipeline
+#   make bench  - run the data-guard benchmarks
+#   make lock   - regenerate requirements/lock.txt
+#   make clean  - remove virtualenvs, caches and build output
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+UV_VERSION := 0.13.9
+VENV       := .venv
+VPY        := $(VENV)/bin/python
+UV         := $(VENV)/bin/uv
+STAMP      := $(VENV)/.mlguard-installed
+TOOLS      := .tools
+TOOLS_UV   := $(TOOLS)/bin/uv
+TOOLS_STAMP := $(TOOLS)/.uv-$(UV_VERSION)
+LOCK       := requirements/lock.txt
+
+# Interpreter used to create virtualenvs: python3.11, falling back to python3
+# (its version is checked to be 3.11 before use). Override: make BOOT_PYTHON=...
+BOOT_PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+
+# uv ignores pip's configuration, so pass pip's find-links (which holds the
+# CPU-only torch wheel) explicitly. Tolerates it being unset.
+FIND_LINKS := $(strip $(shell $(BOOT_PYTHON) -m pip config get global.find-links 2>/dev/null))
+ifeq ($(FIND_LINKS),)
+FIND_LINKS := $(strip $(PIP_FIND_LINKS))
+endif
+UV_FIND_LINKS := $(foreach d,$(FIND_LINKS),--find-links $(d))
+
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+
+CHECK_PY311 = -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'
+
+.PHONY: .venv demo test bench lock clean check-python
+
+check-python:
+	@test -n "$(BOOT_PYTHON)" || { echo "error: neither python3.11 nor python3 found on PATH" >&2; exit 1; }
+	@$(BOOT_PYTHON) $(CHECK_PY311) || { echo "error: $(BOOT_PYTHON) is not Python 3.11 ($$($(BOOT_PYTHON) -V 2>&1))" >&2; exit 1; }
+	@test -n "$(FIND_LINKS)" || echo "warning: pip has no global.find-links; the torch==2.13.0+cpu wheel may not be found" >&2
+
+.venv: $(STAMP)
+
+$(STAMP): $(LOCK) pyproject.toml
+	@$(MAKE) --no-print-directory check-python
+	@if [ ! -x $(VPY) ] || ! $(VPY) $(CHECK_PY311) 2>/dev/null; then \
+		echo "creating $(VENV) with $(BOOT_PYTHON)"; \
+		rm -rf $(VENV) && $(BOOT_PYTHON) -m venv $(VENV); \
+	fi
+	$(VPY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(UV) pip sync --python $(VPY) $(UV_FIND_LINKS) $(LOCK) requirements/venv-tools.txt
+	$(UV) pip install --python $(VPY) --no-deps -e .
+	@touch $@
+
+demo: .venv
+	$(VPY) -m dags_examples.demo
+
+test: .venv
+	@mkdir -p "$(AIRFLOW_HOME)"
+	$(VPY) -m pytest -q -p no:cacheprovider
+
+bench: .venv
+	$(VPY) benchmarks/data_guards.py
+
+$(TOOLS_STAMP):
+	@$(MAKE) --no-print-directory check-python
+	rm -rf $(TOOLS) && $(BOOT_PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	@touch $@
+
+# Third-party pins only (the project itself is not in the lock), resolved for
+# CPython 3.11 on linux x86_64. torch is overridden to the CPU build.
+lock: $(TOOLS_STAMP)
+	$(TOOLS_UV) pip compile pyproject.toml --all-extras \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--constraint requirements/constraints.txt \
+		--override requirements/overrides.txt \
+		$(UV_FIND_LINKS) \
+		--custom-compile-command "make lock" \
+		--output-file $(LOCK)
+	@if grep -n '^nvidia-' $(LOCK); then echo "error: CUDA packages leaked into $(LOCK)" >&2; exit 1; fi
+	@grep -qx 'torch==2.13.0+cpu' $(LOCK) || { echo "error: torch is not pinned to 2.13.0+cpu" >&2; exit 1; }
+	@echo "$(LOCK) OK"
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .airflow .pytest_cache .ruff_cache build dist *.egg-info
+	find . -name __pycache__ -type d -not -path './.git/*' -prune -exec rm -rf {} +

@@ -1,0 +1,52 @@
+"""mlguard-orchestration: guards that stop a broken ML pipeline at the task where it broke, with a diagnosis.
+
+    import mlguard_orchestration as mg
+
+    guard = mg.Guard("features", checks=[mg.NullRate(column="plan", max=0.01)], default_suite=True,
+                     store=".mlguard/profiles")
+    report = guard.run("data/features.parquet")
+    report.raise_for_status()
+
+The core imports neither Airflow, Prefect nor torch; the adapters live in subpackages.
+"""
+
+from mlguard_orchestration.catalogue import explain
+from mlguard_orchestration.checks import (
+    AllowedValues,
+    Drift,
+    DuplicateRows,
+    Finite,
+    Freshness,
+    GroupOverlap,
+    JoinKeys,
+    LabelDrift,
+    NullRate,
+    NullRateDrift,
+    Pattern,
+    PointInTime,
+    Range,
+    RowCount,
+    RowCountChange,
+    Schema,
+    TargetLeakage,
+    TrainTestOverlap,
+    Unique,
+    UnseenCategories,
+)
+from mlguard_orchestration.errors import GuardFailed, MlguardError, SourceError, SpecError
+from mlguard_orchestration.guard import Guard
+from mlguard_orchestration.profile import ColumnProfile, TableProfile, build_profile
+from mlguard_orchestration.report import Cause, Finding, Report
+from mlguard_orchestration.sources import Sql
+from mlguard_orchestration.spec import GuardSpec, load_spec
+from mlguard_orchestration.store import ProfileStore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AllowedValues", "Cause", "ColumnProfile", "Drift", "DuplicateRows", "Finding", "Finite", "Freshness",
+    "Guard", "GuardFailed", "GuardSpec", "GroupOverlap", "JoinKeys", "LabelDrift", "MlguardError", "NullRate",
+    "NullRateDrift", "Pattern", "PointInTime", "ProfileStore", "Range", "Report", "RowCount", "RowCountChange",
+    "Schema", "SourceError", "SpecError", "Sql", "TableProfile", "TargetLeakage", "TrainTestOverlap", "Unique",
+    "UnseenCategories", "build_profile", "explain", "load_spec", "__version__",
+]

@@ -1,0 +1,262 @@
+"""Every diagnostic code this package can emit, with its explanation in words a data scientist understands.
+
+Codes are stable: they are matched by alerting rules and dashboards, so a code is never renamed or reused.
+`docs/diagnostics.md` is generated from this table (`python -m mlguard_orchestration.catalogue`) and a test
+checks they agree. The report model refuses a code that is not listed here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Entry(BaseModel):
+    """One documented code."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    kind: Literal["finding", "cause"]
+    title: str
+    explanation: str
+    next_check: str
+    fix: str
+
+
+def _f(code: str, title: str, explanation: str, next_check: str, fix: str) -> Entry:
+    return Entry(code=code, kind="finding", title=title, explanation=explanation, next_check=next_check, fix=fix)
+
+
+def _c(code: str, title: str, explanation: str, next_check: str, fix: str) -> Entry:
+    return Entry(code=code, kind="cause", title=title, explanation=explanation, next_check=next_check, fix=fix)
+
+
+_ENTRIES: list[Entry] = [
+    # -- guard itself -------------------------------------------------------------------------------------
+    _f("guard.error", "The guard could not run",
+       "The guard itself failed before it could judge the data: the file was missing or unreadable, the SQL "
+       "failed, or the spec asks for something impossible. This says nothing about whether the data is good.",
+       "Read the error message: it names the source or the spec entry at fault.",
+       "Fix the path, connection or spec; source errors are usually worth a retry."),
+    # -- schema -------------------------------------------------------------------------------------------
+    _f("schema.missing_column", "A required column is missing",
+       "A column the checks (or the reference profile) expect is not in the data. Models and joins downstream "
+       "will fail or, worse, silently use defaults.",
+       "Compare the upstream query or file against the expected schema; look at the 'did you mean' hint.",
+       "Restore the column, or update the spec/reference if the rename was intended."),
+    _f("schema.unexpected_column", "A new column appeared",
+       "The data has a column the reference profile did not have. Often harmless, sometimes the other half of a "
+       "rename.", "Check whether an expected column disappeared at the same time.",
+       "Accept it by refreshing the reference, or drop it upstream."),
+    _f("schema.type_mismatch", "A column has the wrong type",
+       "The column's logical type differs from the one expected (e.g. numbers arriving as text). Comparisons and "
+       "joins on it misbehave: '10' < '9' for strings, and string keys never match integer keys.",
+       "Look at how the upstream step reads or casts this column.",
+       "Cast explicitly upstream, or fix the file format that lost the type."),
+    _f("schema.null_rate", "Too many missing values",
+       "More values are missing (NULL) than allowed. Imputation downstream will quietly fill them with a "
+       "constant, shrinking the feature's signal.",
+       "Find which partition or source the nulls come from (group the null rate by date or source).",
+       "Repair the upstream extract or join that produced the nulls."),
+    _f("schema.out_of_range", "Values outside the allowed range",
+       "Some values fall outside the declared minimum/maximum: negative ages, probabilities above 1, or a unit "
+       "change that multiplied everything.", "Look at the smallest and largest values and when they started.",
+       "Fix the upstream transformation or widen the range if the values are legitimate."),
+    _f("schema.not_allowed", "Values outside the allowed set",
+       "A column that should only take certain values has others.",
+       "List the unexpected values and their counts.",
+       "Map the new values upstream, or add them to the allowed set if legitimate."),
+    _f("schema.pattern_mismatch", "Values do not match the expected pattern",
+       "Some text values do not match the declared regular expression (e.g. an id format changed).",
+       "Inspect a few non-matching values (enable sample values) and find where the format changed.",
+       "Normalise the format upstream or update the pattern."),
+    _f("schema.not_unique", "Values that should be unique are repeated",
+       "A column (or set of columns) declared unique has repeated values. Joins on it will multiply rows.",
+       "Count rows per key and look at the most repeated keys.",
+       "Deduplicate upstream or fix the join that duplicated them."),
+    _f("schema.non_finite", "NaN or infinite numbers",
+       "A numeric column contains NaN or ±Inf. Most models turn these into NaN losses or silently skip rows.",
+       "Find the arithmetic upstream that divides by zero or takes log of zero.",
+       "Guard the division/log upstream, or map non-finite values to NULL and impute explicitly."),
+    # -- volume -------------------------------------------------------------------------------------------
+    _f("volume.row_count", "Row count outside bounds",
+       "The table has fewer or more rows than allowed. An empty extract trains on nothing; a multiplied one "
+       "over-weights duplicated data.", "Check the upstream extract's filters and the partition it read.",
+       "Re-run the extract for the right partition, or adjust the bounds."),
+    _f("volume.row_count_change", "Row count changed sharply against the reference",
+       "This batch's row count is far from the reference batch's, which usually means a missing or doubled "
+       "partition rather than a real change in the business.",
+       "Compare the partitions or dates present in this batch with the reference.",
+       "Re-run the extract; refresh the reference only if the change is real."),
+    _f("volume.duplicate_rows", "Duplicate rows",
+       "Identical rows appear more than once, typically a partition loaded twice or a retried append.",
+       "Count duplicates per partition/date to find the one loaded twice.",
+       "Make the load idempotent (overwrite the partition) and deduplicate."),
+    # -- joins --------------------------------------------------------------------------------------------
+    _f("join.left_not_unique", "Join keys repeat on the left side",
+       "The left table has repeated join keys although the declared relationship says they are unique.",
+       "Group the left table by the key.", "Deduplicate the left side or declare the right relationship."),
+    _f("join.right_not_unique", "Join keys repeat on the right side",
+       "The right table has repeated join keys, so each left row matches several right rows and the join "
+       "multiplies rows (fan-out).", "Find which columns distinguish the repeated right rows.",
+       "Join on the full key, or aggregate the right side to one row per key first."),
+    _f("join.fan_out", "The join multiplies rows",
+       "The join produces more rows than the left table had. Training on it over-weights some entities and can "
+       "leak labels across rows.", "Look at the ranked causes: usually a missing key column.",
+       "Join on the full key, or aggregate the right side before joining."),
+    _f("join.match_rate", "Too few rows find a match",
+       "Only a small share of left rows find a partner on the right. A left join then fills features with NULL; "
+       "an inner join silently drops most of the data.",
+       "Compare a few keys from each side: type, prefix, padding, case, date alignment.",
+       "Normalise the keys on one side so both use the same representation."),
+    _f("join.orphans", "Keys without a partner",
+       "Keys on one side have no partner on the other (e.g. labels for users without features).",
+       "List the orphan keys' date range or source.", "Check the extracts cover the same period and population."),
+    _f("join.null_keys", "Missing join keys",
+       "Join key values are NULL. NULL never matches NULL in SQL, so these rows silently lose their partner.",
+       "Find the upstream step that leaves the key empty.", "Fill or drop rows with missing keys before joining."),
+    _f("join.key_type_mismatch", "Join keys have different types on each side",
+       "The key is, for example, an integer on one side and text on the other. Depending on the engine the join "
+       "fails, or casts and matches nothing.", "Look at the key's type in both sources.",
+       "Cast both sides to the same type (and format) before joining."),
+    _f("join.relationship", "The declared join relationship does not hold",
+       "The join was declared one_to_one / many_to_one / one_to_many, but the key counts say otherwise.",
+       "See the uniqueness findings for which side breaks it.",
+       "Fix the data or declare the relationship that is really intended."),
+    # -- freshness ----------------------------------------------------------------------------------------
+    _f("freshness.stale", "Data is older than allowed",
+       "The newest timestamp is older than the run's logical date minus the allowed age: the extract read an old "
+       "partition, or the upstream feed stopped.", "Check the upstream feed's last update and the partition read.",
+       "Re-run after the upstream feed catches up, or fix the partition parameter."),
+    _f("freshness.future", "Timestamps in the future",
+       "Timestamps lie after the run's logical date. Usually a timezone mix-up, sometimes data from a later "
+       "partition leaking in.", "Compare the offset in hours: a whole number of hours points at timezones.",
+       "Convert timestamps to UTC at ingestion."),
+    # -- drift --------------------------------------------------------------------------------------------
+    _f("drift.numeric", "A numeric column's distribution moved",
+       "The column's distribution differs from the reference by more than the allowed effect size (PSI). "
+       "The decision uses effect size, not a p-value, so large batches do not raise false alarms.",
+       "Compare the quantiles in the evidence; look at the ranked causes for a unit change.",
+       "Fix the upstream change, or refresh the reference if the shift is real and expected."),
+    _f("drift.categorical", "A categorical column's mix changed",
+       "The share of categories differs from the reference by more than the allowed Jensen–Shannon distance.",
+       "Compare category shares in the evidence.", "Fix the upstream mapping, or refresh the reference."),
+    _f("drift.null_rate", "The share of missing values jumped",
+       "The column is missing far more often than in the reference (a 'null explosion'), typically a broken join "
+       "or a renamed upstream field.", "Check the upstream join and field names for this column.",
+       "Repair the upstream step; do not impute over a broken feed."),
+    _f("drift.unseen_categories", "Categories never seen in the reference",
+       "Values appear that the reference never had. Encoders map them to 'unknown', so the model ignores them.",
+       "Compare the new values with the reference's: case, whitespace and spelling changes are common.",
+       "Normalise values upstream, or refresh the reference if the categories are genuinely new."),
+    _f("drift.label", "The label distribution shifted",
+       "The share of each label value differs from the reference by more than allowed. A shifted base rate "
+       "changes calibration and can mean labels were joined or filtered wrongly.",
+       "Check the label join and the filters on the label table.",
+       "Fix the label pipeline; retrain with recalibration if the shift is real."),
+    # -- leakage ------------------------------------------------------------------------------------------
+    _f("leakage.row_overlap", "Test rows also appear in training",
+       "Identical rows are in both train and test, so test scores overstate how the model generalises.",
+       "Check how the split was made (random split after duplication?).", "Deduplicate before splitting."),
+    _f("leakage.group_overlap", "The same entity is in train and test",
+       "Rows of one group (e.g. one user) are on both sides of the split. The model can memorise the entity and "
+       "test scores are inflated.", "Count shared group values.", "Split by group (GroupKFold-style)."),
+    _f("leakage.target", "A feature predicts the label almost perfectly",
+       "A single feature separates the label almost perfectly. Real predictive problems rarely allow this; "
+       "usually the feature is computed from the label or after the outcome.",
+       "Look at how the named feature is computed and when.", "Remove the feature or compute it point-in-time."),
+    _f("leakage.point_in_time", "Feature time is at or after label time",
+       "Features were computed at or after the moment the label was observed, so the model sees the future "
+       "during training and fails in production.",
+       "Look at the ranked causes: a constant offset in hours points at a timezone mismatch.",
+       "Join features 'as of' strictly before the label time, in one timezone."),
+    # -- causes -------------------------------------------------------------------------------------------
+    _c("cause.missing_join_key", "The join is missing key column(s)",
+       "The right side is unique only on a wider set of columns than the join uses, so each left row matches "
+       "several right rows.", "Group the right side by the current key plus the named column(s).",
+       "Add the named column(s) to the join key, or filter the right side to one value of them."),
+    _c("cause.key_type_mismatch", "Join keys differ in type",
+       "The keys hold the same values but in different types (e.g. 123 vs '123').",
+       "Cast both keys to text and compare the match rate.", "Cast one side to the other's type before joining."),
+    _c("cause.key_format_mismatch", "Join keys differ in format",
+       "The keys match once a formatting difference is removed: a prefix, zero padding, letter case or "
+       "whitespace.", "Apply the named normalisation to both sides and re-check the match rate.",
+       "Normalise the key upstream so both sides use one representation."),
+    _c("cause.key_time_shift", "Join keys are shifted in time",
+       "Date or timestamp keys match once one side is shifted by a whole day or hour: usually a timezone or "
+       "an 'as of end of day' convention difference.", "Shift one side by the named amount and re-check.",
+       "Align both sides to one timezone and one date convention."),
+    _c("cause.unit_change", "A unit changed",
+       "The values are a near-exact power of ten away from the reference (e.g. dollars became cents, metres "
+       "became millimetres).", "Compare the column's median with the reference's median.",
+       "Convert back to the reference unit upstream, and name the unit in the column (e.g. _usd)."),
+    _c("cause.location_shift", "Values shifted by a constant",
+       "The whole distribution moved by roughly the same amount: an offset, a changed baseline, or a different "
+       "reference date.", "Compare the quantiles in the evidence.", "Find the upstream change that added the offset."),
+    _c("cause.timezone_mismatch", "Timestamps are in different timezones",
+       "Shifting one timestamp column by a whole number of hours removes the violation: the two sides were "
+       "recorded in different timezones.", "Convert both columns to UTC and re-run the check.",
+       "Store and join timestamps in UTC; convert local times at ingestion."),
+    _c("cause.category_normalisation", "Category spelling changed",
+       "The new categories equal reference categories once case or whitespace is ignored: an upstream "
+       "normalisation changed.", "Lower-case and trim the column and re-check.",
+       "Normalise the column upstream (or in the feature step) to the reference spelling."),
+    _c("cause.renamed_column", "A column was renamed",
+       "A missing column has a new near-namesake with the same kind of values: the upstream field was renamed.",
+       "Compare the two names in the upstream schema.", "Rename it back, or update the consumers and the reference."),
+    _c("cause.duplicated_partition", "A partition was loaded twice",
+       "Most duplicated rows are exact copies, which is what a re-run append or a double-read partition produces.",
+       "Count rows per date/partition.", "Make the load idempotent (overwrite, not append) and deduplicate."),
+    _c("cause.empty_extract", "The extract returned nothing",
+       "The table is empty: the upstream query's filter, date parameter or source returned no rows.",
+       "Run the upstream query by hand for this logical date.", "Fix the partition parameter or wait for the source."),
+    _c("cause.upstream_nulls", "An upstream step left values empty",
+       "Values of this column went missing together: a left join that stopped matching, or a field that "
+       "disappeared from the source.", "Check whether the null rows share a source, date or join partner.",
+       "Repair the join or field mapping upstream."),
+    _c("cause.stale_source", "The source stopped updating",
+       "The newest data is much older than the run: the source feed or the upstream task did not deliver.",
+       "Check the upstream feed's status and last delivery.", "Re-run once the source has delivered."),
+]
+
+CATALOGUE: dict[str, Entry] = {e.code: e for e in _ENTRIES}
+
+
+def explain(code: str) -> Entry:
+    """The catalogue entry for `code`; a SpecError with the closest code when it does not exist."""
+    from mlguard_orchestration.errors import SpecError, did_you_mean
+
+    try:
+        return CATALOGUE[code]
+    except KeyError:
+        hint = did_you_mean(code, CATALOGUE)
+        raise SpecError(
+            f"unknown diagnostic code {code!r}." + (f" Did you mean {hint!r}?" if hint else "")
+            + " `mlguard explain --list` shows every code."
+        ) from None
+
+
+def render_markdown() -> str:
+    """The catalogue as the Markdown page docs/diagnostics.md."""
+    lines = [
+        "# Diagnostic codes",
+        "",
+        "Every finding and cause mlguard reports carries one of these stable codes. This page is generated from",
+        "`mlguard_orchestration/catalogue.py` (`python -m mlguard_orchestration.catalogue > docs/diagnostics.md`);",
+        "`mlguard explain CODE` prints the same text.",
+        "",
+    ]
+    for kind, heading in (("finding", "Findings"), ("cause", "Causes")):
+        lines += [f"## {heading}", ""]
+        for e in _ENTRIES:
+            if e.kind != kind:
+                continue
+            lines += [f"### `{e.code}` — {e.title}", "", e.explanation, "",
+                      f"- **Next check:** {e.next_check}", f"- **Fix:** {e.fix}", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")

@@ -1,0 +1,39 @@
+"""Every check, by family. Each is a pydantic spec with a `kind` discriminator, so a YAML/JSON spec file
+entry `{kind: null_rate, column: plan, max: 0.01}` and `NullRate(column="plan", max=0.01)` are the same."""
+
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+from pydantic import Field
+
+from mlguard_orchestration.checks.base import Check, QueryCheck, ScanCheck
+from mlguard_orchestration.checks.drift import Drift, LabelDrift, NullRateDrift, UnseenCategories
+from mlguard_orchestration.checks.freshness import Freshness
+from mlguard_orchestration.checks.joins import JoinKeys
+from mlguard_orchestration.checks.leakage import GroupOverlap, PointInTime, TargetLeakage, TrainTestOverlap
+from mlguard_orchestration.checks.schema import AllowedValues, Finite, NullRate, Pattern, Range, Schema, Unique
+from mlguard_orchestration.checks.volume import DuplicateRows, RowCount, RowCountChange
+
+ALL_CHECKS: tuple[type[Check], ...] = (
+    Schema, NullRate, Range, Finite, AllowedValues, Pattern, Unique,
+    RowCount, RowCountChange, DuplicateRows,
+    JoinKeys,
+    Freshness,
+    Drift, NullRateDrift, UnseenCategories, LabelDrift,
+    TrainTestOverlap, GroupOverlap, TargetLeakage, PointInTime,
+)
+
+AnyCheck = Annotated[
+    Union[
+        Schema, NullRate, Range, Finite, AllowedValues, Pattern, Unique,
+        RowCount, RowCountChange, DuplicateRows,
+        JoinKeys,
+        Freshness,
+        Drift, NullRateDrift, UnseenCategories, LabelDrift,
+        TrainTestOverlap, GroupOverlap, TargetLeakage, PointInTime,
+    ],
+    Field(discriminator="kind"),
+]
+
+__all__ = [c.__name__ for c in ALL_CHECKS] + ["AnyCheck", "Check", "ScanCheck", "QueryCheck", "ALL_CHECKS"]

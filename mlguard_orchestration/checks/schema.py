@@ -1,0 +1,319 @@
+"""Schema checks: columns and types, missing values, ranges, allowed values, patterns, uniqueness.
+
+Each is evaluated from aggregates in the table's single scan. A column that is missing from the data is a
+data failure (`schema.missing_column`, with the closest existing name and a rename diagnosis), not a crash.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from mlguard_orchestration._sql import columns_tuple, ident, literal, literal_list
+from mlguard_orchestration.checks.base import ScanCheck, TableContext, cause, rate
+from mlguard_orchestration.errors import SpecError, did_you_mean
+from mlguard_orchestration.report import Finding, Severity
+from mlguard_orchestration.sources import LOGICAL_TYPES, NUMERIC_KINDS
+
+LogicalType = Literal["integer", "float", "numeric", "string", "boolean", "timestamp", "timestamp_tz", "date",
+                      "temporal", "nested"]
+
+
+def missing_column_finding(ctx: TableContext, column: str, severity: Severity, check: str) -> Finding:
+    """`schema.missing_column` for `column`, naming what exists, the closest name, and a likely rename."""
+    table = ctx.table
+    available = list(table.columns)
+    hint = did_you_mean(column, available)
+    message = f"column {column!r} is missing from table {table.name!r} ({table.source})"
+    message += f"; did you mean {hint!r}?" if hint else "."
+    causes = []
+    if hint is not None:
+        new_col = table.columns[hint]
+        ref = ctx.reference.columns.get(column) if ctx.reference else None
+        was_new = ctx.reference is not None and hint not in ctx.reference.columns
+        same_kind = ref is None or _family(ref.kind) == _family(new_col.kind)
+        confidence = 0.5 + 0.3 * was_new + 0.15 * same_kind
+        causes.append(cause("cause.renamed_column", f"{column!r} appears to have been renamed to {hint!r}",
+                            confidence, {"missing": column, "candidate": hint, "candidate_is_new": was_new,
+                                         "same_kind_of_values": same_kind}))
+    from mlguard_orchestration.report import Finding as _F
+
+    return _F(code="schema.missing_column", check=check, severity=severity, message=message, table=table.name,
+              columns=[column], evidence={"available_columns": available[:100], "closest": hint}, causes=causes)
+
+
+def _family(kind: str) -> str:
+    return "numeric" if kind in NUMERIC_KINDS else kind
+
+
+class Schema(ScanCheck):
+    """Required columns and, optionally, their logical types (`integer`, `float`, `numeric`, `string`,
+    `boolean`, `timestamp`, `date`, …). `allow_extra=False` also flags columns nobody declared."""
+
+    kind: Literal["schema"] = "schema"
+    columns_: dict[str, LogicalType | None] = Field(alias="columns")
+    allow_extra: bool = True
+
+    model_config = {**ScanCheck.model_config, "populate_by_name": True}
+
+    @field_validator("columns_", mode="before")
+    @classmethod
+    def _list_ok(cls, v: Any) -> Any:
+        return {c: None for c in v} if isinstance(v, (list, tuple)) else v
+
+    def label(self) -> str:
+        return "schema"
+
+    def columns(self) -> list[str]:
+        return []  # missing columns are this check's own finding, reported below
+
+    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+        table = ctx.table
+        out: list[Finding] = []
+        for name, logical in self.columns_.items():
+            col = table.columns.get(name)
+            if col is None:
+                out.append(missing_column_finding(ctx, name, self.severity, self.label()))
+            elif logical is not None and col.kind not in LOGICAL_TYPES[logical]:
+                out.append(self.finding(
+                    "schema.type_mismatch",
+                    f"column {name!r} is {col.sql_type} ({col.kind}), expected {logical}",
+                    table=table.name, columns=[name], value=col.kind, threshold=logical,
+                    evidence={"sql_type": col.sql_type}))
+        if not self.allow_extra:
+            extra = [c for c in table.columns if c not in self.columns_]
+            if extra:
+                out.append(self.finding("schema.unexpected_column",
+                                        f"{len(extra)} column(s) not in the schema: {', '.join(map(repr, extra[:10]))}",
+                                        table=table.name, columns=extra[:50], value=len(extra), threshold=0,
+                                        severity="warn"))
+        return out
+
+
+class NullRate(ScanCheck):
+    """At most `max` of the rows may be NULL (0 means the column is required)."""
+
+    kind: Literal["null_rate"] = "null_rate"
+    column: str
+    max: float = Field(0.0, ge=0.0, le=1.0)
+
+    def columns(self) -> list[str]:
+        return [self.column]
+
+    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+        col = ctx.profile.columns[self.column]  # type: ignore[union-attr]
+        if col.count == 0 or col.null_rate <= self.max:
+            return []
+        ref = ctx.reference.columns.get(self.column) if ctx.reference else None
+        causes = []
+        if ref is not None and col.null_rate > max(2 * ref.null_rate, ref.null_rate + 0.05):
+            causes.append(cause("cause.upstream_nulls",
+                                f"{self.column!r} was {ref.null_rate:.1%} missing in the reference, now "
+                                f"{col.null_rate:.1%}", 0.7, {"reference_null_rate": round(ref.null_rate, 6)}))
+        return [self.finding("schema.null_rate",
+                             f"{self.column!r} is {col.null_rate:.2%} NULL ({col.nulls:,} of {col.count:,} rows), "
+                             f"allowed {self.max:.2%}", table=ctx.table.name, value=round(col.null_rate, 6),
+                             threshold=self.max, evidence={"nulls": col.nulls, "rows": col.count}, causes=causes)]
+
+
+class Range(ScanCheck):
+    """Values must lie in [min, max]; at most `max_fraction_outside` of the non-null values may not."""
+
+    kind: Literal["range"] = "range"
+    column: str
+    min: float | None = None
+    max: float | None = None
+    max_fraction_outside: float = Field(0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Range:
+        if self.min is None and self.max is None:
+            raise ValueError("range needs min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"range min {self.min} is above max {self.max}")
+        return self
+
+    def columns(self) -> list[str]:
+        return [self.column]
+
+    def _key(self) -> str:
+        return f"range:{self.column}:{self.min}:{self.max}"
+
+    def metrics(self, ctx: TableContext) -> dict[str, str]:
+        col = ctx.table.column(self.column)
+        if col.kind not in NUMERIC_KINDS:
+            raise SpecError(f"range check on {self.column!r} needs a numeric column; it is {col.sql_type}.")
+        q = f"{col.q}::DOUBLE"
+        conds = ([f"{q} < {literal(float(self.min))}"] if self.min is not None else []) + \
+                ([f"{q} > {literal(float(self.max))}"] if self.max is not None else [])
+        return {self._key(): f"count_if({' OR '.join(conds)})"}
+
+    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+        col = ctx.profile.columns[self.column]  # type: ignore[union-attr]
+        outside = int(values[self._key()] or 0)
+        share = rate(outside, col.non_null)
+        if outside == 0 or share <= self.max_fraction_outside:
+            return []
+        from mlguard_orchestration.diagnose.drift import distribution_causes
+
+        ref = ctx.reference.columns.get(self.column) if ctx.reference else None
+        bounds = f"[{_fmt(self.min)}, {_fmt(self.max)}]"
+        return [self.finding(
+            "schema.out_of_range",
+            f"{share:.2%} of {self.column!r} ({outside:,} values) lie outside {bounds}; observed "
+            f"[{_fmt(col.min)}, {_fmt(col.max)}]", table=ctx.table.name, value=round(share, 6),
+            threshold=self.max_fraction_outside,
+            evidence={"outside": outside, "observed_min": col.min, "observed_max": col.max, "min": self.min,
+                      "max": self.max}, causes=distribution_causes(col, ref) if ref else [])]
+
+
+class Finite(ScanCheck):
+    """No NaN or ±Inf in a float column (NULL is the null-rate check's business)."""
+
+    kind: Literal["finite"] = "finite"
+    column: str
+
+    def columns(self) -> list[str]:
+        return [self.column]
+
+    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+        col = ctx.profile.columns[self.column]  # type: ignore[union-attr]
+        bad = col.nan + col.inf
+        if not bad:
+            return []
+        return [self.finding("schema.non_finite", f"{self.column!r} has {col.nan:,} NaN and {col.inf:,} infinite values",
+                             table=ctx.table.name, value=bad, threshold=0, evidence={"nan": col.nan, "inf": col.inf})]
+
+
+class AllowedValues(ScanCheck):
+    """Values must be among `values`; at most `max_fraction_outside` of non-null values may not be."""
+
+    kind: Literal["allowed_values"] = "allowed_values"
+    column: str
+    values: list[str | int | float | bool]
+    max_fraction_outside: float = Field(0.0, ge=0.0, le=1.0)
+
+    def columns(self) -> list[str]:
+        return [self.column]
+
+    def _key(self, what: str) -> str:
+        return f"allowed:{self.column}:{hash(tuple(map(str, self.values)))}:{what}"
+
+    def metrics(self, ctx: TableContext) -> dict[str, str]:
+        q = ctx.table.column(self.column).q
+        cond = f"{q} IS NOT NULL AND NOT list_contains({literal_list(self.values)}, {q})"
+        return {self._key("n"): f"count_if({cond})",
+                self._key("top"): f"approx_top_k({q}::VARCHAR, 5) FILTER (WHERE {cond})"}
+
+    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+        col = ctx.profile.columns[self.column]  # type: ignore[union-attr]
+        bad = int(values[self._key("n")] or 0)
+        share = rate(bad, col.non_null)
+        if bad == 0 or share <= self.max_fraction_outside:
+            return []
+        evidence: dict[str, Any] = {"outside": bad}
+        if col.role == "categorical" or ctx.options.sample_values:
+            evidence["unexpected_values"] = _maybe_redact(ctx, values[self._key("top")] or [])
+        return [self.finding("schema.not_allowed",
+                             f"{share:.2%} of {self.column!r} ({bad:,} values) are not in the allowed set",
+                             table=ctx.table.name, value=round(share, 6), threshold=self.max_fraction_outside,
+                             evidence=evidence)]
+
+
+class Pattern(ScanCheck):
+    """Text values must fully match the regular expression `regex` (RE2 syntax)."""
+
+    kind: Literal["pattern"] = "pattern"
+    column: str
+    regex: str
+    max_fraction_outside: float = Field(0.0, ge=0.0, le=1.0)
+
+    def columns(self) -> list[str]:
+        return [self.column]
+
+    def _key(self) -> str:
+        return f"pattern:{self.column}:{self.regex}"
+
+    def metrics(self, ctx: TableContext) -> dict[str, str]:
+        q = ctx.table.column(self.column).q
+        try:
+            ctx.engine.con.execute(f"SELECT regexp_full_match('', {literal(self.regex)})")
+        except Exception as exc:  # duckdb reports RE2 syntax errors here
+            raise SpecError(f"pattern for {self.column!r} is not a valid regular expression: {exc}") from None
+        return {self._key(): f"count_if(NOT regexp_full_match({q}::VARCHAR, {literal(self.regex)}))"}
+
+    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+        col = ctx.profile.columns[self.column]  # type: ignore[union-attr]
+        bad = int(values[self._key()] or 0)
+        share = rate(bad, col.non_null)
+        if bad == 0 or share <= self.max_fraction_outside:
+            return []
+        return [self.finding("schema.pattern_mismatch",
+                             f"{share:.2%} of {self.column!r} ({bad:,} values) do not match /{self.regex}/",
+                             table=ctx.table.name, value=round(share, 6), threshold=self.max_fraction_outside,
+                             evidence={"mismatched": bad})]
+
+
+class Unique(ScanCheck):
+    """The column set identifies rows: at most `max_duplicate_rate` of non-null keys may repeat (exact)."""
+
+    kind: Literal["unique"] = "unique"
+    columns_: list[str] = Field(alias="columns", min_length=1)
+    max_duplicate_rate: float = Field(0.0, ge=0.0, le=1.0)
+
+    model_config = {**ScanCheck.model_config, "populate_by_name": True}
+
+    @field_validator("columns_", mode="before")
+    @classmethod
+    def _one_ok(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    def columns(self) -> list[str]:
+        return list(self.columns_)
+
+    def _key(self, what: str) -> str:
+        return f"unique:{'|'.join(self.columns_)}:{what}"
+
+    def metrics(self, ctx: TableContext) -> dict[str, str]:
+        cols = [ident(c) for c in self.columns_]
+        not_null = " AND ".join(f"{c} IS NOT NULL" for c in cols)
+        m = {self._key("n"): f"count(*) FILTER (WHERE {not_null})"}
+        if len(cols) == 1:  # the profile may already count it exactly: same expression, same key
+            m[f"p:{self.columns_[0]}:exact_distinct"] = f"count(DISTINCT {cols[0]})"
+        else:
+            m[self._key("distinct")] = f"count(DISTINCT {columns_tuple(self.columns_)}) FILTER (WHERE {not_null})"
+        return m
+
+    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+        n = int(values[self._key("n")] or 0)
+        key = f"p:{self.columns_[0]}:exact_distinct" if len(self.columns_) == 1 else self._key("distinct")
+        distinct = int(values[key] or 0)
+        dup = n - distinct
+        share = rate(dup, n)
+        if dup == 0 or share <= self.max_duplicate_rate:
+            return []
+        from mlguard_orchestration.diagnose.duplicates import duplicate_causes
+
+        return [self.finding("schema.not_unique",
+                             f"{dup:,} of {n:,} rows ({share:.2%}) repeat a key of ({', '.join(self.columns_)})",
+                             table=ctx.table.name, value=round(share, 6), threshold=self.max_duplicate_rate,
+                             evidence={"rows": n, "distinct_keys": distinct},
+                             causes=duplicate_causes(ctx, self.columns_))]
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "…"
+    if math.isfinite(x) and float(x).is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
+    return f"{x:.4g}"
+
+
+def _maybe_redact(ctx: TableContext, vals: list[Any]) -> list[Any]:
+    if not ctx.options.redact:
+        return vals
+    import hashlib
+
+    return [hashlib.sha256(str(v).encode()).hexdigest()[:10] for v in vals]

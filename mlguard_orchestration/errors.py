@@ -1,0 +1,74 @@
+"""The exception tree.
+
+    MlguardError                 anything this package raises on purpose
+    ├── SpecError                the guard was asked something impossible: unknown column, bad threshold
+    ├── SourceError              the data could not be read: missing file, corrupt parquet, bad SQL
+    └── GuardFailed              the data was read and a check failed; carries the Report
+
+A guard's own problem (SpecError, SourceError) is never reported as failed data: adapters retry the former
+kinds and fail fast on GuardFailed. Every error pickles, because orchestrators ship exceptions between
+processes.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlguard_orchestration.report import Report
+
+
+class MlguardError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message,))
+
+
+class SpecError(MlguardError):
+    """A check or spec asks for something the data or the rules cannot give (a fix on the user's side)."""
+
+
+class SourceError(MlguardError):
+    """The data could not be read. Often transient (a file not yet written, a database away): retryable."""
+
+
+class GuardFailed(MlguardError):
+    """The data was read and at least one check failed. `report` holds the full diagnosis."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        super().__init__(report.headline())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.report,))
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """The closest candidate to `name`, for 'did you mean …?' hints; None when nothing is close."""
+    options = list(candidates)
+    lowered = {c.lower(): c for c in options}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    hits = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    if hits:
+        return lowered[hits[0]]
+    prefixed = [c for c in options if c.lower().startswith(name.lower()) or name.lower().startswith(c.lower())]
+    return prefixed[0] if prefixed else None
+
+
+def missing_column_error(column: str, available: Iterable[str], where: str) -> SpecError:
+    """The standard message for a column that is not there: what, where, what exists, the closest name."""
+    cols = list(available)
+    hint = did_you_mean(column, cols)
+    shown = ", ".join(cols[:40]) + (f", … ({len(cols)} in all)" if len(cols) > 40 else "")
+    msg = f"column {column!r} not found in {where}. Available columns: {shown}."
+    if hint:
+        msg += f" Did you mean {hint!r}?"
+    return SpecError(msg)

@@ -1,0 +1,310 @@
+"""The reference profile: a compact, mergeable, JSON-serialisable summary of a table.
+
+A profile is what a guard compares a new batch against, so it is built once and compared many times; it is
+never a copy of the data. Building one is ONE aggregate pass in DuckDB (plus a bounded look at the first
+rows to decide which columns are categorical). Quantiles come from a uniform Bernoulli sample of about 100k values per column
+(counts, nulls, min and max are exact), so a profile of 10M rows costs about as much as reading the columns once.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from mlguard_orchestration._sql import ident, literal_list
+from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Engine, Table
+
+QUANTILE_LEVELS: list[float] = [i / 20 for i in range(21)]
+QUANTILE_SAMPLE = 100_000  # values per column the quantiles are computed from (a uniform Bernoulli sample)
+HEAD_ROWS = 50_000
+MAX_STORED_CATEGORIES = 100
+CATEGORICAL_MAX_DISTINCT = 1_000  # distinct values in the head sample for a string column to count as categorical
+DISCRETE_MAX_DISTINCT = 20  # distinct values in the head sample for a number to count as discrete
+
+Role = Literal["numeric", "discrete", "categorical", "temporal", "text", "other"]
+
+
+class ProfilePlan(BaseModel):
+    """How each column is summarised, decided before the scan."""
+
+    roles: dict[str, tuple[Role, bool]] = Field(description="{column: (role, compute exact distinct)}")
+    sample_fraction: float = Field(1.0, description="Share of rows the quantile sample keeps.")
+
+
+class ColumnProfile(BaseModel):
+    """Per-column summary. Temporal min/max/quantiles are in epoch seconds."""
+
+    name: str
+    sql_type: str
+    kind: str
+    role: Role
+    count: int = Field(description="Rows, including nulls.")
+    nulls: int = 0
+    distinct: int | None = None
+    unique: bool = Field(False, description="Exactly checked: every non-null value occurs once.")
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    std: float | None = None
+    quantiles: list[float] | None = Field(None, description="Values at QUANTILE_LEVELS (finite values only).")
+    nan: int = 0
+    inf: int = 0
+    categories: dict[str, int] | None = Field(None, description="Most frequent values (at most 100) and counts.")
+    categories_other: int = Field(0, description="Non-null values not among `categories`.")
+    min_length: int | None = None
+    max_length: int | None = None
+
+    @property
+    def null_rate(self) -> float:
+        return self.nulls / self.count if self.count else 0.0
+
+    @property
+    def non_null(self) -> int:
+        return self.count - self.nulls
+
+    @property
+    def categories_complete(self) -> bool:
+        """True when `categories` lists every value seen (so a value not in it is genuinely new)."""
+        return self.categories is not None and self.categories_other == 0
+
+    @property
+    def median(self) -> float | None:
+        return self.quantiles[len(QUANTILE_LEVELS) // 2] if self.quantiles else None
+
+
+class TableProfile(BaseModel):
+    """The summary of one table (or of several merged batches)."""
+
+    version: int = 1
+    rows: int
+    columns: dict[str, ColumnProfile]
+    source: str = ""
+    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def merge(self, other: TableProfile) -> TableProfile:
+        """The profile of both tables together (quantiles and distinct counts approximately)."""
+        cols = {name: _merge_column(col, other.columns[name]) if name in other.columns else col
+                for name, col in self.columns.items()}
+        cols.update({n: c for n, c in other.columns.items() if n not in cols})
+        return TableProfile(rows=self.rows + other.rows, columns=cols, source=f"merge({self.source}, {other.source})")
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.model_dump_json(indent=1))
+
+    @classmethod
+    def load(cls, path: str | Path) -> TableProfile:
+        from mlguard_orchestration.errors import SourceError
+
+        try:
+            return cls.model_validate_json(Path(path).read_text())
+        except FileNotFoundError:
+            raise SourceError(f"reference profile {str(path)!r} does not exist; build one with `mlguard profile`.") from None
+        except ValueError as exc:
+            raise SourceError(f"reference profile {str(path)!r} is not a valid profile: {str(exc).splitlines()[0]}") from None
+
+
+# -- deciding how to summarise each column -----------------------------------------------------------------
+
+
+def plan_profile(engine: Engine, table: Table, reference: TableProfile | None = None) -> ProfilePlan:
+    """Decide each column's role. The reference decides where it knows the column (so a batch is profiled
+    the same way as its reference); otherwise a bounded look at the first rows does."""
+    roles: dict[str, tuple[Role, bool]] = {}
+    unknown: list[str] = []
+    for name, col in table.columns.items():
+        ref = reference.columns.get(name) if reference else None
+        if ref is not None and _kind_family(ref.kind) == _kind_family(col.kind):
+            roles[name] = (ref.role, ref.unique)
+        elif col.kind in TEMPORAL_KINDS:
+            roles[name] = ("temporal", False)
+        elif col.kind in ("nested", "binary", "interval", "time", "other"):
+            roles[name] = ("other", False)
+        else:
+            unknown.append(name)
+    if unknown:
+        sel = ", ".join(f"count({ident(c)}), count(DISTINCT {ident(c)})" for c in unknown)
+        head = f"(SELECT * FROM {table.ref} LIMIT {HEAD_ROWS})"
+        row = engine.sql(f"SELECT {sel} FROM {head}", table=table)[0]
+        for i, name in enumerate(unknown):
+            nonnull, distinct = row[2 * i], row[2 * i + 1]
+            roles[name] = _role_from_head(table.columns[name].kind, nonnull, distinct)
+    # Rows only size the quantile sample: the reference's count is a good guess and costs nothing.
+    rows = reference.rows if reference else engine.sql(f"SELECT count(*) FROM {table.ref}", table=table)[0][0]
+    return ProfilePlan(roles=roles, sample_fraction=min(1.0, QUANTILE_SAMPLE / max(rows, 1)))
+
+
+def _kind_family(kind: str) -> str:
+    return "numeric" if kind in NUMERIC_KINDS else "temporal" if kind in TEMPORAL_KINDS else kind
+
+
+def _role_from_head(kind: str, nonnull: int, distinct: int) -> tuple[Role, bool]:
+    all_unique = nonnull > 1 and distinct == nonnull
+    if kind == "boolean":
+        return "categorical", False
+    if kind in NUMERIC_KINDS:
+        if distinct <= DISCRETE_MAX_DISTINCT and nonnull > distinct:
+            return "discrete", False
+        return "numeric", all_unique and kind == "integer"
+    if kind == "string":
+        if distinct <= CATEGORICAL_MAX_DISTINCT and distinct <= max(1, nonnull // 2):
+            return "categorical", False
+        return "text", all_unique
+    return "other", False
+
+
+# -- the one pass ------------------------------------------------------------------------------------------
+
+
+def profile_metrics(table: Table, plan: ProfilePlan) -> dict[str, str]:
+    """The aggregate expressions a profile needs, keyed 'p:<column>:<stat>', to be folded into one scan."""
+    m: dict[str, str] = {"rows": "count(*)"}
+    sample = f"random() < {plan.sample_fraction!r}" if plan.sample_fraction < 1 else "TRUE"
+    levels = literal_list(QUANTILE_LEVELS)
+    for name, (role, exact) in plan.roles.items():
+        col = table.columns[name]
+        q, k = ident(name), f"p:{name}:"
+        m[k + "count"] = f"count({q})"
+        if role != "other":
+            m[k + "distinct"] = f"approx_count_distinct({q})"
+        if exact:
+            m[k + "exact_distinct"] = f"count(DISTINCT {q})"
+        if role in ("numeric", "discrete"):
+            x = f"{q}::DOUBLE"
+            finite = f"isfinite({x})" if col.kind == "float" else "TRUE"
+            fin = f" FILTER (WHERE {finite})" if col.kind == "float" else ""
+            if col.kind == "float":
+                m[k + "nan"] = f"count_if(isnan({q}))"
+                m[k + "inf"] = f"count_if(isinf({q}))"
+            m[k + "min"] = f"min({x}){fin}"
+            m[k + "max"] = f"max({x}){fin}"
+            m[k + "mean"] = f"avg({x}){fin}"
+            m[k + "std"] = f"stddev_samp({x}){fin}"
+            m[k + "quantiles"] = f"quantile_cont({x}, {levels}) FILTER (WHERE {finite} AND {sample})"
+        if role in ("discrete", "categorical"):
+            m[k + "histogram"] = f"histogram({q})"
+        if role == "temporal":
+            e = f"epoch({q})"
+            m[k + "min"] = f"min({e})"
+            m[k + "max"] = f"max({e})"
+            m[k + "quantiles"] = f"quantile_cont({e}, {levels}) FILTER (WHERE {sample})"
+        if role == "text":
+            m[k + "min_length"] = f"min(length({q}))"
+            m[k + "max_length"] = f"max(length({q}))"
+    return m
+
+
+def profile_from_values(table: Table, plan: ProfilePlan, v: dict[str, Any]) -> TableProfile:
+    rows = int(v["rows"])
+    cols: dict[str, ColumnProfile] = {}
+    for name, (role, exact) in plan.roles.items():
+        col = table.columns[name]
+        k = f"p:{name}:"
+        nonnull = int(v[k + "count"])
+        exact_distinct = v.get(k + "exact_distinct")
+        prof = ColumnProfile(
+            name=name, sql_type=col.sql_type, kind=col.kind, role=role, count=rows, nulls=rows - nonnull,
+            distinct=int(exact_distinct) if exact_distinct is not None else _opt_int(v.get(k + "distinct")),
+            unique=bool(exact and exact_distinct is not None and nonnull > 0 and exact_distinct == nonnull),
+            min=_num(v.get(k + "min")), max=_num(v.get(k + "max")), mean=_num(v.get(k + "mean")),
+            std=_num(v.get(k + "std")), quantiles=_quantiles(v.get(k + "quantiles"), v.get(k + "min"), v.get(k + "max")),
+            nan=int(v.get(k + "nan") or 0), inf=int(v.get(k + "inf") or 0),
+            min_length=_opt_int(v.get(k + "min_length")), max_length=_opt_int(v.get(k + "max_length")),
+        )
+        if k + "histogram" in v:
+            prof = prof.model_copy(update=_categories(v[k + "histogram"] or {}))
+        cols[name] = prof
+    return TableProfile(rows=rows, columns=cols, source=table.source)
+
+
+def build_profile(data: Any, *, threads: int | None = None) -> TableProfile:
+    """Profile a table in one pass: any source a guard accepts (DataFrame, Arrow, parquet path, SQL …)."""
+    with Engine(threads=threads) as engine:
+        table = engine.add("data", data)
+        plan = plan_profile(engine, table)
+        return profile_from_values(table, plan, engine.aggregate(table, profile_metrics(table, plan)))
+
+
+# -- helpers -----------------------------------------------------------------------------------------------
+
+
+def category_key(value: Any) -> str:
+    """How a category value is written in a profile (JSON object keys are strings)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _categories(hist: dict[Any, int]) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for value, n in hist.items():
+        key = category_key(value)
+        counts[key] = counts.get(key, 0) + int(n)
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    kept = dict(ranked[:MAX_STORED_CATEGORIES])
+    return {"categories": kept, "categories_other": sum(n for _, n in ranked[MAX_STORED_CATEGORIES:])}
+
+
+def _num(x: Any) -> float | None:
+    if x is None:
+        return None
+    f = float(x)
+    return f if math.isfinite(f) else None
+
+
+def _opt_int(x: Any) -> int | None:
+    return None if x is None else int(x)
+
+
+def _quantiles(q: Any, lo: Any, hi: Any) -> list[float] | None:
+    if not q:
+        return None
+    vals = sorted(float(x) for x in q)
+    if lo is not None and hi is not None:  # the sample may miss the extremes: pin them to the exact ones
+        vals[0], vals[-1] = float(lo), float(hi)
+    return vals
+
+
+def _merge_column(a: ColumnProfile, b: ColumnProfile) -> ColumnProfile:
+    n_a, n_b = a.non_null - a.nan - a.inf, b.non_null - b.nan - b.inf
+    update: dict[str, Any] = {
+        "count": a.count + b.count, "nulls": a.nulls + b.nulls, "nan": a.nan + b.nan, "inf": a.inf + b.inf,
+        "distinct": max(a.distinct or 0, b.distinct or 0) or None, "unique": False,
+        "min": _pick(min, a.min, b.min), "max": _pick(max, a.max, b.max),
+        "min_length": _pick(min, a.min_length, b.min_length), "max_length": _pick(max, a.max_length, b.max_length),
+    }
+    if a.mean is not None and b.mean is not None and n_a + n_b > 0:
+        mean = (a.mean * n_a + b.mean * n_b) / (n_a + n_b)
+        var = sum(((s or 0.0) ** 2 * max(n - 1, 0) + n * (m - mean) ** 2) for s, n, m in
+                  ((a.std, n_a, a.mean), (b.std, n_b, b.mean))) / max(n_a + n_b - 1, 1)
+        update.update(mean=mean, std=math.sqrt(var))
+    if a.quantiles and b.quantiles:
+        update["quantiles"] = merge_quantiles(a.quantiles, n_a, b.quantiles, n_b)
+    if a.categories is not None and b.categories is not None:
+        summed = dict(a.categories)
+        for k, n in b.categories.items():
+            summed[k] = summed.get(k, 0) + n
+        merged = _categories(summed)
+        merged["categories_other"] += a.categories_other + b.categories_other
+        update.update(merged)
+    return a.model_copy(update=update)
+
+
+def merge_quantiles(qa: list[float], na: int, qb: list[float], nb: int) -> list[float]:
+    """Quantiles of the mixture of two distributions given by their quantiles (piecewise-linear CDFs)."""
+    levels = np.asarray(QUANTILE_LEVELS)
+    grid = np.unique(np.concatenate([qa, qb]))
+    cdf = (na * np.interp(grid, qa, levels, left=0, right=1) + nb * np.interp(grid, qb, levels, left=0, right=1))
+    cdf /= max(na + nb, 1)
+    return [float(x) for x in np.interp(levels, cdf, grid)]
+
+
+def _pick(fn: Any, x: Any, y: Any) -> Any:
+    vals = [v for v in (x, y) if v is not None]
+    return fn(vals) if vals else None

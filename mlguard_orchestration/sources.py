@@ -1,0 +1,257 @@
+"""What a guard can read, turned into one DuckDB relation per table.
+
+Everything a guard measures is computed by DuckDB in-process, so large data is never loaded into pandas:
+pandas/polars/Arrow objects are scanned in place (zero-copy views), parquet files, directories and globs
+are read by DuckDB's parquet reader with projection pushdown, and a SQL query runs in the same engine.
+One-shot streams (an Arrow RecordBatchReader, a relation or query on *your* DuckDB connection) are read
+once into the guard's engine, because a guard may need to read a table more than once to diagnose it.
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import itertools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from mlguard_orchestration._sql import ident, literal
+from mlguard_orchestration.errors import SourceError, SpecError, missing_column_error
+
+# Logical kinds: what a data scientist means by a column's type, independent of the storage width.
+_KIND_BY_ID: dict[str, str] = {
+    **{t: "integer" for t in ("tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
+                              "uinteger", "ubigint", "uhugeint")},
+    "float": "float", "double": "float", "decimal": "decimal",
+    "varchar": "string", "enum": "string", "uuid": "string",
+    "boolean": "boolean",
+    "timestamp": "timestamp", "timestamp_s": "timestamp", "timestamp_ms": "timestamp", "timestamp_ns": "timestamp",
+    "timestamp with time zone": "timestamp_tz",
+    "date": "date", "time": "time", "time with time zone": "time", "interval": "interval", "blob": "binary",
+    **{t: "nested" for t in ("list", "struct", "map", "array", "union")},
+}
+NUMERIC_KINDS = frozenset({"integer", "float", "decimal"})
+TEMPORAL_KINDS = frozenset({"timestamp", "timestamp_tz", "date"})
+
+# The names users may write in a spec, and which storage kinds satisfy them.
+LOGICAL_TYPES: dict[str, frozenset[str]] = {
+    "integer": frozenset({"integer"}),
+    "float": frozenset({"float", "decimal"}),
+    "numeric": NUMERIC_KINDS,
+    "string": frozenset({"string"}),
+    "boolean": frozenset({"boolean"}),
+    "timestamp": frozenset({"timestamp", "timestamp_tz"}),
+    "timestamp_tz": frozenset({"timestamp_tz"}),
+    "date": frozenset({"date"}),
+    "temporal": TEMPORAL_KINDS,
+    "nested": frozenset({"nested"}),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str
+    kind: str
+
+    @property
+    def q(self) -> str:
+        """The quoted identifier."""
+        return ident(self.name)
+
+
+@dataclass
+class Table:
+    """A table registered in the engine under a generated, always-safe view name."""
+
+    name: str
+    view: str
+    source: str
+    columns: dict[str, Column]
+    rows: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return ident(self.view)
+
+    def column(self, name: str, where: str | None = None) -> Column:
+        try:
+            return self.columns[name]
+        except KeyError:
+            raise missing_column_error(name, self.columns, where or f"table {self.name!r} ({self.source})") from None
+
+
+@dataclass(frozen=True)
+class Sql:
+    """A SQL query as a guard source. Without a connection it runs in the guard's own DuckDB engine, where
+    `read_parquet(...)`, `read_csv(...)` and friends are available; with your connection, the result is
+    streamed once into the guard's engine."""
+
+    query: str
+    connection: duckdb.DuckDBPyConnection | None = None
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, (str, os.PathLike)):
+        return str(obj)
+    if isinstance(obj, Sql):
+        q = " ".join(obj.query.split())
+        return f"sql: {q[:120]}{'…' if len(q) > 120 else ''}"
+    mod = type(obj).__module__.split(".")[0]
+    shape = getattr(obj, "shape", None)
+    return f"{mod}.{type(obj).__name__}" + (f" {tuple(shape)}" if shape is not None else "")
+
+
+def _path_reader(path: str) -> str:
+    """The DuckDB table function reading a path, directory or glob; SourceError when nothing is there."""
+    is_remote = "://" in path
+    if not is_remote:
+        p = Path(path)
+        if p.is_dir():
+            files = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in (".parquet", ".pq"))
+            if not files:
+                raise SourceError(f"directory {path!r} contains no parquet files (looked for *.parquet, *.pq).")
+            pattern = str(p / "**" / "*.parquet") if all(f.endswith(".parquet") for f in files) else None
+            if pattern is None:
+                return f"read_parquet({literal('[' + ','.join(files) + ']')}::VARCHAR[])"  # pragma: no cover
+            return f"read_parquet({literal(pattern)}, hive_partitioning = true, union_by_name = true)"
+        if any(ch in path for ch in "*?["):
+            if not _glob.glob(path, recursive=True):
+                raise SourceError(f"no files match the pattern {path!r}.")
+        elif not p.exists():
+            near = sorted(f.name for f in p.parent.glob("*"))[:20] if p.parent.is_dir() else []
+            hint = f" Files in {str(p.parent)!r}: {', '.join(near)}." if near else ""
+            raise SourceError(f"file {path!r} does not exist.{hint}")
+    lower = path.lower()
+    if lower.endswith((".csv", ".csv.gz", ".tsv")):
+        return f"read_csv({literal(path)})"
+    if lower.endswith((".json", ".jsonl", ".ndjson")):
+        return f"read_json_auto({literal(path)})"
+    return f"read_parquet({literal(path)}, union_by_name = true)"
+
+
+def _engine_error(exc: Exception, source: str) -> SourceError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return SourceError(f"cannot read {source}: {first}")
+
+
+@dataclass
+class Engine:
+    """One in-process DuckDB connection holding every table of a guard run.
+
+    Table names are generated (`mlguard_t0`, …) so no user string ever becomes an unquoted identifier.
+    """
+
+    threads: int | None = None
+    con: duckdb.DuckDBPyConnection = field(init=False)
+    tables: dict[str, Table] = field(default_factory=dict, init=False)
+    _ids: Any = field(default_factory=itertools.count, init=False)
+
+    def __post_init__(self) -> None:
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET enable_progress_bar = false")
+        if self.threads:
+            self.con.execute(f"SET threads = {int(self.threads)}")
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def add(self, name: str, data: Any) -> Table:
+        """Register `data` as table `name` (see the module docstring for what `data` may be)."""
+        if name in self.tables:
+            raise SpecError(f"table {name!r} is given twice.")
+        view = f"mlguard_t{next(self._ids)}"
+        source = _describe(data)
+        try:
+            self._register(view, data, source)
+            rel = self.con.sql(f"SELECT * FROM {ident(view)} LIMIT 0")
+            columns = {c: Column(c, str(t), _KIND_BY_ID.get(t.id, "other")) for c, t in zip(rel.columns, rel.types)}
+        except (SourceError, SpecError):
+            raise
+        except duckdb.Error as exc:
+            raise _engine_error(exc, source) from exc
+        table = Table(name=name, view=view, source=source, columns=columns)
+        self.tables[name] = table
+        return table
+
+    def _register(self, view: str, data: Any, source: str) -> None:
+        q = ident(view)
+        if isinstance(data, (str, os.PathLike)):
+            self.con.execute(f"CREATE VIEW {q} AS SELECT * FROM {_path_reader(os.fspath(data))}")
+            return
+        if isinstance(data, Sql):
+            if data.connection is None:
+                self.con.execute(f"CREATE VIEW {q} AS {data.query}")
+            else:
+                self._materialise(q, data.connection.sql(data.query).fetch_record_batch(), source)
+            return
+        if isinstance(data, duckdb.DuckDBPyRelation):
+            self._materialise(q, data.fetch_record_batch(), source)
+            return
+        if isinstance(data, pa.RecordBatchReader):
+            self._materialise(q, data, source)
+            return
+        if isinstance(data, (pa.Table, pa.RecordBatch)):
+            self.con.register(view, data)
+            return
+        mod = type(data).__module__.split(".")[0]
+        if mod == "polars":
+            frame = data.collect() if type(data).__name__ == "LazyFrame" else data
+            self.con.register(view, frame.to_arrow())
+            return
+        if mod == "pandas" and type(data).__name__ == "DataFrame":
+            self._register_pandas(view, data, source)
+            return
+        raise SpecError(
+            f"cannot guard a {type(data).__module__}.{type(data).__name__}. Pass a pandas or polars DataFrame, a "
+            "pyarrow Table or RecordBatchReader, a parquet/CSV path, directory or glob, a DuckDB relation, or "
+            "mlguard_orchestration.Sql(query)."
+        )
+
+    def _register_pandas(self, view: str, df: Any, source: str) -> None:
+        bad = [str(c) for c in df.columns if not isinstance(c, str)]
+        if bad:
+            raise SpecError(f"{source}: column names must be strings; got {bad[:5]}. Rename them first.")
+        for col in df.columns[df.dtypes == object]:
+            kinds = {type(v).__name__ for v in df[col].dropna().head(10_000)}
+            if len(kinds - {"str"}) and len(kinds) > 1:
+                raise SpecError(
+                    f"column {col!r} of {source} mixes Python types {sorted(kinds)}; a guard cannot compare "
+                    "such values reliably. Cast the column to one type (e.g. df[col].astype(str)) first."
+                )
+        self.con.register(view, df)
+
+    def _materialise(self, q: str, reader: pa.RecordBatchReader, source: str) -> None:
+        arrow_view = f"{q[:-1]}_stream\""
+        self.con.register(arrow_view.strip('"'), reader)
+        try:
+            self.con.execute(f"CREATE TEMP TABLE {q} AS SELECT * FROM {arrow_view}")
+        finally:
+            self.con.unregister(arrow_view.strip('"'))
+
+    def sql(self, query: str, params: list[Any] | None = None, *, table: Table | None = None) -> list[tuple[Any, ...]]:
+        """Run a query; engine errors become SourceError naming the table's source."""
+        try:
+            return self.con.execute(query, params or []).fetchall()
+        except duckdb.Error as exc:
+            raise _engine_error(exc, table.source if table else "the guard's query") from exc
+
+    def aggregate(self, table: Table, exprs: dict[str, str]) -> dict[str, Any]:
+        """Compute every aggregate in `exprs` in ONE scan of `table`; returns {key: value}."""
+        keys = list(exprs)
+        if not keys:
+            return {}
+        select = ", ".join(f"{exprs[k]} AS {ident('m' + str(i))}" for i, k in enumerate(keys))
+        row = self.sql(f"SELECT {select} FROM {table.ref}", table=table)[0]
+        return dict(zip(keys, row))

@@ -1,0 +1,80 @@
+"""Guard spec files (YAML or JSON): the same checks as the Python API, as data.
+
+    name: churn_features
+    default_suite: true          # derive checks from the reference profile
+    label: churned               # lets the default suite watch the label's distribution
+    store: .mlguard/profiles     # where references live (any fsspec URL)
+    checks:
+      - {kind: null_rate, column: monthly_spend_usd, max: 0.01}
+      - {kind: join_keys, left: labels, right: features, on: [user_id, snapshot_date]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mlguard_orchestration.checks import ALL_CHECKS, AnyCheck
+from mlguard_orchestration.errors import SpecError, did_you_mean
+
+KINDS = [c.model_fields["kind"].default for c in ALL_CHECKS]
+
+
+class GuardSpec(BaseModel):
+    """A guard as data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "guard"
+    checks: list[AnyCheck] = Field(default_factory=list)
+    default_suite: bool = False
+    label: str | None = None
+    reference: str | dict[str, str] | None = None
+    store: str | None = None
+    sample_values: bool = False
+
+
+def load_spec(spec: str | os.PathLike[str] | Mapping[str, Any]) -> GuardSpec:
+    """Parse a spec file path or a dict; errors name the entry and field at fault."""
+    where = "spec"
+    if isinstance(spec, Mapping):
+        raw: Any = dict(spec)
+    else:
+        path = Path(spec)
+        where = str(path)
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise SpecError(f"spec file {where!r} does not exist.") from None
+        try:
+            raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise SpecError(f"spec file {where!r} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+        if isinstance(raw, list):
+            raw = {"checks": raw}
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where} must be a mapping with a 'checks' list, got {type(raw).__name__}.")
+    for i, entry in enumerate(raw.get("checks") or []):
+        kind = entry.get("kind") if isinstance(entry, dict) else None
+        if kind not in KINDS:
+            hint = did_you_mean(str(kind), KINDS) if kind else None
+            raise SpecError(f"{where}: checks[{i}] has kind {kind!r}; known kinds: {', '.join(KINDS)}."
+                            + (f" Did you mean {hint!r}?" if hint else ""))
+    try:
+        return GuardSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(f"{where} is not a valid guard spec:\n{_explain(exc)}") from None
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors()[:10]:
+        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in KINDS))
+        lines.append(f"  - {loc}: {err['msg']}")
+    return "\n".join(lines)
