@@ -1,7 +1,7 @@
 """Every diagnostic code this package can emit, with its explanation in words a data scientist understands.
 
 Codes are stable: they are matched by alerting rules and dashboards, so a code is never renamed or reused.
-`docs/diagnostics.md` is generated from this table (`python -m mlguard_orchestration.catalogue`) and a test
+`docs/diagnostics.md` is generated from this table (`mlguard explain --markdown`) and a test
 checks they agree. The report model refuses a code that is not listed here.
 """
 
@@ -35,11 +35,16 @@ def _c(code: str, title: str, explanation: str, next_check: str, fix: str) -> En
 
 _ENTRIES: list[Entry] = [
     # -- guard itself -------------------------------------------------------------------------------------
-    _f("guard.error", "The guard could not run",
-       "The guard itself failed before it could judge the data: the file was missing or unreadable, the SQL "
-       "failed, or the spec asks for something impossible. This says nothing about whether the data is good.",
-       "Read the error message: it names the source or the spec entry at fault.",
-       "Fix the path, connection or spec; source errors are usually worth a retry."),
+    _f("guard.source_error", "The guard could not read the data",
+       "The guard failed before it could judge the data: a file was missing or unreadable, a parquet file was "
+       "corrupt, or the SQL failed. This says nothing about whether the data is good, and a retry may help "
+       "(e.g. when an upstream file was not written yet).",
+       "Read the error message: it names the source at fault.", "Fix the path or connection, or retry later."),
+    _f("guard.spec_error", "The guard's spec asks for something impossible",
+       "A check names a column or table that never existed, a threshold is invalid, or the spec file does not "
+       "parse. Retrying will not help: the guard's configuration must change.",
+       "Read the error message: it names the check, the field and the closest valid name.",
+       "Fix the spec (or the reference it was built from)."),
     # -- schema -------------------------------------------------------------------------------------------
     _f("schema.missing_column", "A required column is missing",
        "A column the checks (or the reference profile) expect is not in the data. Models and joins downstream "
@@ -121,10 +126,6 @@ _ENTRIES: list[Entry] = [
        "The key is, for example, an integer on one side and text on the other. Depending on the engine the join "
        "fails, or casts and matches nothing.", "Look at the key's type in both sources.",
        "Cast both sides to the same type (and format) before joining."),
-    _f("join.relationship", "The declared join relationship does not hold",
-       "The join was declared one_to_one / many_to_one / one_to_many, but the key counts say otherwise.",
-       "See the uniqueness findings for which side breaks it.",
-       "Fix the data or declare the relationship that is really intended."),
     # -- freshness ----------------------------------------------------------------------------------------
     _f("freshness.stale", "Data is older than allowed",
        "The newest timestamp is older than the run's logical date minus the allowed age: the extract read an old "
@@ -174,8 +175,8 @@ _ENTRIES: list[Entry] = [
        "Join features 'as of' strictly before the label time, in one timezone."),
     # -- causes -------------------------------------------------------------------------------------------
     _c("cause.missing_join_key", "The join is missing key column(s)",
-       "The right side is unique only on a wider set of columns than the join uses, so each left row matches "
-       "several right rows.", "Group the right side by the current key plus the named column(s).",
+       "One side is unique only on a wider set of columns than the join uses, so each row matches several rows "
+       "on the other side.", "Group that side by the current key plus the named column(s).",
        "Add the named column(s) to the join key, or filter the right side to one value of them."),
     _c("cause.key_type_mismatch", "Join keys differ in type",
        "The keys hold the same values but in different types (e.g. 123 vs '123').",
@@ -244,7 +245,7 @@ def render_markdown() -> str:
         "# Diagnostic codes",
         "",
         "Every finding and cause mlguard reports carries one of these stable codes. This page is generated from",
-        "`mlguard_orchestration/catalogue.py` (`python -m mlguard_orchestration.catalogue > docs/diagnostics.md`);",
+        "`mlguard_orchestration/catalogue.py` (`mlguard explain --markdown > docs/diagnostics.md`);",
         "`mlguard explain CODE` prints the same text.",
         "",
     ]
@@ -256,7 +257,3 @@ def render_markdown() -> str:
             lines += [f"### `{e.code}` — {e.title}", "", e.explanation, "",
                       f"- **Next check:** {e.next_check}", f"- **Fix:** {e.fix}", ""]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(render_markdown(), end="")

@@ -110,7 +110,7 @@ class Guard:
                 summaries = {n: TableSummary(source=c.table.source, rows=c.table.rows, columns=len(c.table.columns))
                              for n, c in contexts.items()}
         except MlguardError as exc:
-            error = GuardErrorInfo(type=type(exc).__name__, message=exc.message)
+            error = GuardErrorInfo.of(exc)
         report = Report(
             guard=self.name, status="error" if error else Report.status_of(findings), findings=findings,
             tables=summaries, checks_run=checks_run, error=error, notes=notes, context=dict(context or {}),

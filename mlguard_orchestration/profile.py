@@ -9,7 +9,7 @@ rows to decide which columns are categorical). Quantiles come from a uniform Ber
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -84,7 +84,7 @@ class TableProfile(BaseModel):
     rows: int
     columns: dict[str, ColumnProfile]
     source: str = ""
-    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     def merge(self, other: TableProfile) -> TableProfile:
         """The profile of both tables together (quantiles and distinct counts approximately)."""

@@ -9,7 +9,7 @@ quantiles), never raw row values unless sample values were asked for.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -70,10 +70,24 @@ class Finding(BaseModel):
 
 
 class GuardErrorInfo(BaseModel):
-    """The guard's own failure (unreadable source, impossible spec): never confused with failed data."""
+    """The guard's own failure (unreadable source, impossible spec): never confused with failed data.
 
+    `retryable` is the one switch adapters use: a source may come back, a spec will not fix itself."""
+
+    code: str
     type: str
     message: str
+    retryable: bool
+
+    _check_code = field_validator("code")(classmethod(lambda cls, v: _known(v, "finding")))
+
+    @classmethod
+    def of(cls, exc: Exception) -> GuardErrorInfo:
+        from mlguard_orchestration.errors import SourceError
+
+        source = isinstance(exc, SourceError)
+        return cls(code="guard.source_error" if source else "guard.spec_error", type=type(exc).__name__,
+                   message=getattr(exc, "message", str(exc)), retryable=source)
 
 
 class TableSummary(BaseModel):
@@ -88,7 +102,7 @@ class Report(BaseModel):
     schema_version: int = 1
     guard: str
     status: Status
-    started_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    started_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     duration_s: float = 0.0
     tables: dict[str, TableSummary] = Field(default_factory=dict)
     checks_run: int = 0
@@ -135,11 +149,13 @@ class Report(BaseModel):
         return line + (f" (+{others} more finding{'s' if others > 1 else ''})" if others else "")
 
     def raise_for_status(self) -> Report:
-        """Raise GuardFailed when the status is fail; return self otherwise (httpx-style)."""
-        from mlguard_orchestration.errors import GuardFailed
+        """Raise GuardFailed on fail, the guard's own SourceError/SpecError on error; else return self."""
+        from mlguard_orchestration.errors import GuardFailed, SourceError, SpecError
 
         if self.status == "fail":
             raise GuardFailed(self)
+        if self.error is not None:
+            raise (SourceError if self.error.retryable else SpecError)(self.error.message)
         return self
 
     def compact(self, max_bytes: int = COMPACT_MAX_BYTES) -> dict[str, Any]:

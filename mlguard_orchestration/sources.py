@@ -134,9 +134,21 @@ def _path_reader(path: str) -> str:
     return f"read_parquet({literal(path)}, union_by_name = true)"
 
 
+# Errors that mean "the data could not be read" (retryable), as opposed to a bug in a query.
+_READ_ERRORS: tuple[type[Exception], ...] = (
+    duckdb.IOException, duckdb.InvalidInputException, duckdb.HTTPException, duckdb.PermissionException,
+    duckdb.OutOfMemoryException, duckdb.ConversionException,
+)
+_QUERY_ERRORS: tuple[type[Exception], ...] = (duckdb.ParserException, duckdb.BinderException,
+                                              duckdb.CatalogException)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def _engine_error(exc: Exception, source: str) -> SourceError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return SourceError(f"cannot read {source}: {first}")
+    return SourceError(f"cannot read {source}: {_first_line(exc)}")
 
 
 @dataclass
@@ -179,6 +191,10 @@ class Engine:
             columns = {c: Column(c, str(t), _KIND_BY_ID.get(t.id, "other")) for c, t in zip(rel.columns, rel.types)}
         except (SourceError, SpecError):
             raise
+        except _QUERY_ERRORS as exc:
+            if isinstance(data, Sql):
+                raise SpecError(f"the SQL source is not a valid query: {_first_line(exc)}") from exc
+            raise _engine_error(exc, source) from exc
         except duckdb.Error as exc:
             raise _engine_error(exc, source) from exc
         table = Table(name=name, view=view, source=source, columns=columns)
@@ -241,10 +257,11 @@ class Engine:
             self.con.unregister(arrow_view.strip('"'))
 
     def sql(self, query: str, params: list[Any] | None = None, *, table: Table | None = None) -> list[tuple[Any, ...]]:
-        """Run a query; engine errors become SourceError naming the table's source."""
+        """Run a query. Read failures become SourceError naming the table's source; any other engine error
+        is a bug in the guard's own SQL and propagates as it is, so it is never mistaken for bad data."""
         try:
             return self.con.execute(query, params or []).fetchall()
-        except duckdb.Error as exc:
+        except _READ_ERRORS as exc:
             raise _engine_error(exc, table.source if table else "the guard's query") from exc
 
     def aggregate(self, table: Table, exprs: dict[str, str]) -> dict[str, Any]:

@@ -3,7 +3,7 @@ entry `{kind: null_rate, column: plan, max: 0.01}` and `NullRate(column="plan", 
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated
 
 from pydantic import Field
 
@@ -12,7 +12,15 @@ from mlguard_orchestration.checks.drift import Drift, LabelDrift, NullRateDrift,
 from mlguard_orchestration.checks.freshness import Freshness
 from mlguard_orchestration.checks.joins import JoinKeys
 from mlguard_orchestration.checks.leakage import GroupOverlap, PointInTime, TargetLeakage, TrainTestOverlap
-from mlguard_orchestration.checks.schema import AllowedValues, Finite, NullRate, Pattern, Range, Schema, Unique
+from mlguard_orchestration.checks.schema import (
+    AllowedValues,
+    Finite,
+    NullRate,
+    Pattern,
+    Range,
+    Schema,
+    Unique,
+)
 from mlguard_orchestration.checks.volume import DuplicateRows, RowCount, RowCountChange
 
 ALL_CHECKS: tuple[type[Check], ...] = (
@@ -25,14 +33,7 @@ ALL_CHECKS: tuple[type[Check], ...] = (
 )
 
 AnyCheck = Annotated[
-    Union[
-        Schema, NullRate, Range, Finite, AllowedValues, Pattern, Unique,
-        RowCount, RowCountChange, DuplicateRows,
-        JoinKeys,
-        Freshness,
-        Drift, NullRateDrift, UnseenCategories, LabelDrift,
-        TrainTestOverlap, GroupOverlap, TargetLeakage, PointInTime,
-    ],
+    Schema | NullRate | Range | Finite | AllowedValues | Pattern | Unique | RowCount | RowCountChange | DuplicateRows | JoinKeys | Freshness | Drift | NullRateDrift | UnseenCategories | LabelDrift | TrainTestOverlap | GroupOverlap | TargetLeakage | PointInTime,
     Field(discriminator="kind"),
 ]
 

@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mlguard_orchestration._sql import ident
 from mlguard_orchestration.checks.base import QueryCheck, RunContext, TableContext, rate
 from mlguard_orchestration.report import Cause, Finding
 from mlguard_orchestration.sources import NUMERIC_KINDS, Column, Engine, Table
@@ -265,9 +264,6 @@ class _Evaluation:
         out: list[Finding] = []
         out += self._type_mismatch()
         out += self._null_keys()
-        if s.left_rows == 0 or s.right_rows == 0:
-            out += self._empty_side()
-            return out
         needs_left_unique = c.relationship in ("one_to_many", "one_to_one")
         needs_right_unique = c.relationship in ("many_to_one", "one_to_one")
         if needs_left_unique and s.left_repeated_keys:
@@ -321,16 +317,6 @@ class _Evaluation:
                 evidence={"side": side, "null_key_rows": nulls, "rows": rows}))
         return out
 
-    def _empty_side(self) -> list[Finding]:
-        s, c = self.s, self.check
-        if s.left_rows == 0 or c.min_match_rate <= 0:
-            return []  # an empty left side is the volume checks' business: nothing is lost by the join
-        return [c.finding(
-            "join.match_rate", f"{self.right.name!r} is empty, so none of the {s.left_rows:,} rows of "
-            f"{self.left.name!r} find a partner; required {c.min_match_rate:.1%}", table=self.left.name,
-            columns=c.left_keys(), value=0.0, threshold=c.min_match_rate,
-            evidence={"left_rows": s.left_rows, "right_rows": 0, "matched_left_rows": 0})]
-
     def _not_unique(self, side: str) -> Finding:
         s, c = self.s, self.check
         if side == "right":
@@ -351,7 +337,7 @@ class _Evaluation:
             evidence["most_repeated_keys"] = repeated_key_samples(self.ctx.engine, table, pairs_cols,
                                                                   redact=tctx.options.redact)
         return c.finding(
-            f"join.{side}_not_unique",
+            "join.left_not_unique" if side == "left" else "join.right_not_unique",
             f"{repeated:,} join keys repeat in {table.name!r} (up to {most:,} rows per key of "
             f"({', '.join(keys)})), but the relationship is declared {c.relationship}",
             table=table.name, columns=keys, value=round(share, 6), threshold=0, evidence=evidence,
@@ -437,4 +423,4 @@ class _Evaluation:
             evidence=evidence)]
 
 
-__all__ = ["JoinKeys", "JoinStats", "KeyPair", "measure", "ident"]
+__all__ = ["JoinKeys", "JoinStats", "KeyPair", "measure"]

@@ -1,11 +1,680 @@
-# PLACEHOLDER — being written by a helper; will be replaced.
-from typing import Literal
-from mlguard_orchestration.checks.base import QueryCheck, ScanCheck
+"""Leakage checks: is the evaluation honest?
+
+- TrainTestOverlap: identical rows on both sides of the split (row hashes, one semi-join).
+- GroupOverlap: the same entity (user, patient, store …) on both sides of the split.
+- TargetLeakage: a single feature predicts the label almost perfectly (one GROUP BY GROUPING SETS query
+  over per-feature bins; scores are leave-one-out, so tiny bins cannot fake a perfect score).
+- PointInTime: features stamped at or after the label's time; on failure, one probe query tells whether a
+  whole-hour shift (a timezone mix-up) explains it.
+
+None of them puts raw values into a report: evidence is counts and rates (plus, for a two-valued label, which
+value was taken as positive).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from mlguard_orchestration._sql import ident, literal, literal_list
+from mlguard_orchestration.checks.base import QueryCheck, RunContext, ScanCheck, TableContext, rate
+from mlguard_orchestration.diagnose.timing import TEMPORAL, pair_exprs, point_in_time_cause
+from mlguard_orchestration.errors import SpecError
+from mlguard_orchestration.report import Finding
+from mlguard_orchestration.sources import NUMERIC_KINDS, Column, Table
+
+# -- shared helpers ---------------------------------------------------------------------------------------
+
+
+def _comparable(a: Column, b: Column) -> tuple[str, str, bool]:
+    """Expressions for the same column on two tables that compare (and hash) alike; True when cast."""
+    if a.sql_type == b.sql_type:
+        return a.q, b.q, False
+    if a.kind == "integer" and b.kind == "integer":
+        return f"{a.q}::HUGEINT", f"{b.q}::HUGEINT", True
+    if a.kind in NUMERIC_KINDS and b.kind in NUMERIC_KINDS:
+        return f"{a.q}::DOUBLE", f"{b.q}::DOUBLE", True
+    if a.kind == b.kind == "timestamp" or {a.kind, b.kind} <= {"timestamp", "date"}:
+        return f"{a.q}::TIMESTAMP", f"{b.q}::TIMESTAMP", True
+    if a.kind == b.kind == "timestamp_tz":
+        return a.q, b.q, False
+    return f"{a.q}::VARCHAR", f"{b.q}::VARCHAR", True
+
+
+def _column_list(v: Any) -> Any:
+    return [v] if isinstance(v, str) else v
+
+
+def _pair_tables(check: QueryCheck, ctx: RunContext, train: str, test: str) -> tuple[Table, Table]:
+    tr = ctx.table(train, check.label()).table
+    te = ctx.table(test, check.label()).table
+    return tr, te
+
+
+# -- train / test overlap ---------------------------------------------------------------------------------
+
+
 class TrainTestOverlap(QueryCheck):
+    """At most `max_rate` of the test rows may also appear, identically, in the training table.
+
+    Rows are compared on `columns` (default: every column the two tables share, minus `exclude` — exclude a
+    row id or a split marker, which would make every row unique)."""
+
     kind: Literal["train_test_overlap"] = "train_test_overlap"
+    train: str
+    test: str
+    columns_: list[str] | None = Field(None, alias="columns")
+    exclude: list[str] = Field(default_factory=list)
+    max_rate: float = Field(0.0, ge=0.0, le=1.0)
+
+    model_config = ConfigDict(**QueryCheck.model_config, populate_by_name=True)
+
+    _lists = field_validator("columns_", "exclude", mode="before")(classmethod(lambda cls, v: _column_list(v)))
+
+    @model_validator(mode="after")
+    def _sides(self) -> TrainTestOverlap:
+        if self.train == self.test:
+            raise ValueError(f"train and test are the same table {self.train!r}")
+        if self.columns_ is not None and not self.columns_:
+            raise ValueError("columns must name at least one column (or be left out for all shared columns)")
+        return self
+
+    def label(self) -> str:
+        return f"train_test_overlap({self.train}, {self.test})"
+
+    def columns(self) -> list[str]:
+        return list(self.columns_ or [])
+
+    def tables(self) -> list[str]:
+        return [self.train, self.test]
+
+    def _resolve(self, tr: Table, te: Table) -> list[str]:
+        for name in self.exclude:
+            if name not in tr.columns and name not in te.columns:
+                tr.column(name, f"tables {self.train!r} and {self.test!r} (exclude of {self.label()})")
+        if self.columns_ is not None:
+            cols = [c for c in self.columns_ if c not in self.exclude]
+            for c in cols:
+                tr.column(c, f"train table {self.train!r} ({tr.source})")
+                te.column(c, f"test table {self.test!r} ({te.source})")
+        else:
+            cols = [c for c in te.columns if c in tr.columns and c not in self.exclude]
+        if not cols:
+            raise SpecError(f"{self.label()}: no columns to compare; the tables share "
+                            f"{sorted(set(tr.columns) & set(te.columns))[:20]} and exclude is {self.exclude}.")
+        return cols
+
+    def run(self, ctx: RunContext) -> list[Finding]:
+        tr, te = _pair_tables(self, ctx, self.train, self.test)
+        cols = self._resolve(tr, te)
+        pairs = [_comparable(tr.columns[c], te.columns[c]) for c in cols]
+        cast = [c for c, p in zip(cols, pairs) if p[2]]
+        h_tr = f"hash({', '.join(p[0] for p in pairs)})"
+        h_te = f"hash({', '.join(p[1] for p in pairs)})"
+        q = f"""
+            WITH tr AS MATERIALIZED (SELECT h, count(*) AS n FROM (SELECT {h_tr} AS h FROM {tr.ref}) GROUP BY h),
+                 te AS (SELECT {h_te} AS h FROM {te.ref})
+            SELECT count(*), count(tr.h), count(DISTINCT te.h), count(DISTINCT te.h) FILTER (WHERE tr.h IS NOT NULL),
+                   (SELECT coalesce(sum(n), 0) FROM tr), (SELECT count(*) FROM tr)
+            FROM te LEFT JOIN tr ON te.h = tr.h"""
+        test_rows, overlap, test_distinct, shared_distinct, train_rows, train_distinct = (
+            int(x or 0) for x in ctx.engine.sql(q, table=te)[0])
+        share = rate(overlap, test_rows)
+        if overlap == 0 or share <= self.max_rate:
+            return []
+        msg = (f"{overlap:,} of {test_rows:,} test rows ({share:.2%}) also appear in train {self.train!r} "
+               f"(compared on {len(cols)} column{'s' if len(cols) != 1 else ''}")
+        msg += ")" if not self.exclude else f", excluding {', '.join(map(repr, self.exclude))})"
+        if share > 0.99:
+            msg += "; the test set is almost entirely contained in train"
+        evidence: dict[str, Any] = {
+            "test_rows": test_rows, "train_rows": train_rows, "overlapping_test_rows": overlap,
+            "distinct_test_rows": test_distinct, "distinct_overlapping_rows": shared_distinct,
+            "distinct_train_rows": train_distinct, "duplicate_rows_within_test": test_rows - test_distinct,
+            "duplicate_rows_within_train": train_rows - train_distinct, "columns_compared": len(cols),
+            "columns": cols[:50], "excluded": self.exclude, "method": "64-bit row hash",
+        }
+        if cast:
+            evidence["cast_to_common_type"] = cast[:50]
+        return [self.finding("leakage.row_overlap", msg, table=self.test, columns=cols[:50], value=round(share, 6),
+                             threshold=self.max_rate, evidence=evidence)]
+
+
+# -- group overlap ----------------------------------------------------------------------------------------
+
+
 class GroupOverlap(QueryCheck):
+    """At most `max_rate` of the test set's distinct groups (e.g. user ids) may also occur in train."""
+
     kind: Literal["group_overlap"] = "group_overlap"
+    train: str
+    test: str
+    group: list[str] = Field(min_length=1)
+    max_rate: float = Field(0.0, ge=0.0, le=1.0)
+
+    _one = field_validator("group", mode="before")(classmethod(lambda cls, v: _column_list(v)))
+
+    @model_validator(mode="after")
+    def _sides(self) -> GroupOverlap:
+        if self.train == self.test:
+            raise ValueError(f"train and test are the same table {self.train!r}")
+        return self
+
+    def label(self) -> str:
+        return f"group_overlap({', '.join(self.group)})"
+
+    def columns(self) -> list[str]:
+        return list(self.group)
+
+    def tables(self) -> list[str]:
+        return [self.train, self.test]
+
+    def run(self, ctx: RunContext) -> list[Finding]:
+        tr, te = _pair_tables(self, ctx, self.train, self.test)
+        pairs = [_comparable(tr.column(g, f"train table {self.train!r} ({tr.source})"),
+                             te.column(g, f"test table {self.test!r} ({te.source})")) for g in self.group]
+        keys = [ident(f"k{i}") for i in range(len(pairs))]
+        sel_tr = ", ".join(f"{p[0]} AS {k}" for p, k in zip(pairs, keys))
+        sel_te = ", ".join(f"{p[1]} AS {k}" for p, k in zip(pairs, keys))
+        nn_tr = " AND ".join(f"{tr.columns[g].q} IS NOT NULL" for g in self.group)
+        nn_te = " AND ".join(f"{te.columns[g].q} IS NOT NULL" for g in self.group)
+        on = " AND ".join(f"te.{k} = tr.{k}" for k in keys)
+        q = f"""
+            WITH tr AS MATERIALIZED (SELECT DISTINCT {sel_tr} FROM {tr.ref} WHERE {nn_tr}),
+                 te AS (SELECT {sel_te}, count(*) AS n FROM {te.ref} WHERE {nn_te} GROUP BY ALL),
+                 j AS (SELECT te.n, tr.{keys[0]} IS NOT NULL AS shared FROM te LEFT JOIN tr ON {on})
+            SELECT count(*), count_if(shared), coalesce(sum(n), 0), coalesce(sum(n) FILTER (WHERE shared), 0),
+                   (SELECT count(*) FROM tr), (SELECT count(*) FROM {te.ref})
+            FROM j"""
+        test_groups, shared, grouped_rows, shared_rows, train_groups, test_rows = (
+            int(x or 0) for x in ctx.engine.sql(q, table=te)[0])
+        share = rate(shared, test_groups)
+        if shared == 0 or share <= self.max_rate:
+            return []
+        row_share = rate(shared_rows, test_rows)
+        what = ", ".join(map(repr, self.group))
+        msg = (f"{shared:,} of {test_groups:,} distinct {what} values in test ({share:.2%}) also occur in train "
+               f"{self.train!r}; they hold {shared_rows:,} of {test_rows:,} test rows ({row_share:.2%})")
+        return [self.finding("leakage.group_overlap", msg, table=self.test, value=round(share, 6),
+                             threshold=self.max_rate,
+                             evidence={"test_groups": test_groups, "train_groups": train_groups,
+                                       "shared_groups": shared, "test_rows": test_rows,
+                                       "test_rows_in_shared_groups": shared_rows,
+                                       "share_of_test_rows": round(row_share, 6),
+                                       "test_rows_with_null_group": test_rows - grouped_rows})]
+
+
+# -- target leakage ---------------------------------------------------------------------------------------
+
+TOP_K = 50  # categories kept per feature (the rest are 'other')
+VALUE_BINS_MAX = 32  # numeric features with at most this many distinct values are binned by value
+QUANTILE_BINS = 20
+FEATURES_PER_QUERY = 100
+_LEVELS = [i / QUANTILE_BINS for i in range(1, QUANTILE_BINS)]
+
+
+@dataclass
+class _Feature:
+    name: str
+    col: Column
+    expr: str = ""  # SQL giving the INTEGER bin: -1 NULL, 0 other, 1.. value or quantile bins
+    values: list[Any] | None = None  # value-binned: the value of bin i+1
+    edges: list[float] | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Label:
+    task: Literal["binary", "regression", "multiclass"]
+    y: str  # SQL: 0/1, centred value, or class index
+    u: str = "0"  # regression: the label's own quantile bin (a rank-like target)
+    where: str = "TRUE"
+    positive: Any = None
+    negative: Any = None
+    classes: list[Any] = field(default_factory=list)
+    mean: float = 0.0
+
+
 class TargetLeakage(QueryCheck):
+    """No single feature may predict `label` almost perfectly from its values alone.
+
+    Binary labels (boolean, two numbers, two strings): leave-one-out AUC of the feature's per-bin positive
+    rate must stay at or below `max_auc`. Numeric labels with more than two values: the share of variance
+    explained by the feature's bins (correlation ratio, also on the label's ranks) at or below `max_r2`.
+    Other labels (several classes): the accuracy of each bin's majority class at or below `max_accuracy`.
+    Numeric features are cut at ~20 quantiles, others binned by value (top 50; the rest pooled)."""
+
     kind: Literal["target_leakage"] = "target_leakage"
+    table: str = "data"
+    label_: str = Field(alias="label")
+    features: list[str] | None = None
+    max_auc: float = Field(0.98, ge=0.5, le=1.0)
+    max_r2: float = Field(0.98, ge=0.0, le=1.0)
+    max_accuracy: float = Field(0.98, ge=0.0, le=1.0)
+
+    model_config = ConfigDict(**QueryCheck.model_config, populate_by_name=True)
+
+    _one = field_validator("features", mode="before")(classmethod(lambda cls, v: _column_list(v)))
+
+    def label(self) -> str:
+        return f"target_leakage({self.label_})"
+
+    def columns(self) -> list[str]:
+        return [self.label_, *(self.features or [])]
+
+    def tables(self) -> list[str]:
+        return [self.table]
+
+    # -- planning --
+
+    def _candidates(self, t: Table) -> tuple[list[_Feature], dict[str, str]]:
+        where = f"table {self.table!r} ({t.source})"
+        skipped: dict[str, str] = {}
+        if self.features is not None:
+            out = []
+            for name in self.features:
+                col = t.column(name, where)
+                if name == self.label_:
+                    raise SpecError(f"{self.label()}: the label {name!r} is also listed as a feature.")
+                if col.kind not in NUMERIC_KINDS | {"string", "boolean", *TEMPORAL}:
+                    raise SpecError(f"{self.label()}: feature {name!r} is {col.sql_type}; only numbers, text, "
+                                    "booleans and times can be binned.")
+                out.append(_Feature(name, col))
+            return out, skipped
+        out = []
+        for name, col in t.columns.items():
+            if name == self.label_:
+                continue
+            if col.kind in TEMPORAL:
+                skipped[name] = "timestamp"
+            elif col.kind not in NUMERIC_KINDS | {"string", "boolean"}:
+                skipped[name] = f"type {col.sql_type}"
+            else:
+                out.append(_Feature(name, col))
+        return out, skipped
+
+    def _prequery(self, tctx: TableContext, t: Table, lab: Column, feats: list[_Feature]) -> dict[str, Any]:
+        """ONE small query: the label's values (and quantiles) and what the profile cannot tell of features."""
+        prof = tctx.profile
+        y = lab.q
+        exprs: dict[str, str] = {"rows": "count(*)", "y_n": f"count({y})",
+                                 "y_top": f"approx_top_k({y}, {TOP_K + 1})"}
+        if lab.kind in NUMERIC_KINDS:
+            fin = f"isfinite({y}::DOUBLE)"
+            exprs["y_mean"] = f"avg({y}::DOUBLE) FILTER (WHERE {fin})"
+            exprs["y_q"] = f"approx_quantile({y}::DOUBLE, {literal_list(_LEVELS)}) FILTER (WHERE {fin})"
+        for i, f in enumerate(feats):
+            q, k = f.col.q, f"f{i}:"
+            cp = prof.columns.get(f.name) if prof is not None else None
+            if cp is not None and cp.kind == f.col.kind:
+                f.stats.update(n=cp.non_null, distinct=cp.distinct, unique=cp.unique or None)
+                if cp.quantiles and f.col.kind in NUMERIC_KINDS and cp.role == "numeric":
+                    f.stats["q"] = cp.quantiles[1:-1]
+            if f.col.kind == "boolean":
+                continue
+            if "n" not in f.stats:
+                exprs[k + "n"] = f"count({q})"
+                exprs[k + "distinct"] = f"approx_count_distinct({q})"
+            x = f"epoch({q})" if f.col.kind in TEMPORAL else f"{q}::DOUBLE"
+            if f.col.kind != "string" and "q" not in f.stats:
+                exprs[k + "q"] = f"approx_quantile({x}, {literal_list(_LEVELS)}) FILTER (WHERE isfinite({x}))"
+            if f.col.kind in NUMERIC_KINDS | {"string"}:
+                exprs[k + "top"] = f"approx_top_k({q}, {max(TOP_K, VALUE_BINS_MAX + 1)})"
+        values = tctx.engine.aggregate(t, exprs)
+        for i, f in enumerate(feats):
+            for stat in ("n", "distinct", "q", "top"):
+                if f"f{i}:{stat}" in values:
+                    f.stats[stat] = values[f"f{i}:{stat}"]
+        return values
+
+    def _plan_label(self, lab: Column, pre: dict[str, Any]) -> _Label | None:
+        y = lab.q
+        top = [v for v in (pre["y_top"] or []) if v is not None]
+        if lab.kind == "boolean" or (len(top) == 2 and lab.kind in NUMERIC_KINDS | {"string"}):
+            vals = [False, True] if lab.kind == "boolean" else top
+            neg, pos = _positive_negative(vals)
+            return _Label("binary", f"({y} = {literal(pos)})::INTEGER", where=f"{y} IS NOT NULL",
+                          positive=pos, negative=neg)
+        if len(top) < 2:
+            return None  # a constant (or empty) label: nothing to leak
+        if lab.kind in NUMERIC_KINDS:
+            mean = float(pre.get("y_mean") or 0.0)
+            edges = _edges(pre.get("y_q"))
+            x = f"{y}::DOUBLE"
+            return _Label("regression", f"({x} - {literal(mean)})", u=_quantile_bin(x, edges),
+                          where=f"isfinite({x})", mean=mean)
+        if lab.kind != "string":
+            raise SpecError(f"{self.label()}: label {self.label_!r} is {lab.sql_type}; use a boolean, numeric or "
+                            "text label.")
+        classes = top[:TOP_K]
+        return _Label("multiclass", f"coalesce(list_position({literal_list(classes)}, {y}), 0)",
+                      where=f"{y} IS NOT NULL", classes=classes)
+
+    def _plan_features(self, feats: list[_Feature], skipped: dict[str, str]) -> list[_Feature]:
+        out = []
+        explicit = self.features is not None
+        for f in feats:
+            kind, q, st = f.col.kind, f.col.q, f.stats
+            n = int(st.get("n") or 0)
+            distinct = int(st["distinct"]) if st.get("distinct") is not None else n
+            looks_unique = st.get("unique") or (n >= 20 and distinct >= 0.97 * n)
+            if not explicit and kind in ("integer", "string") and looks_unique:
+                skipped[f.name] = "unique per row (an id)"
+                continue
+            if kind == "boolean":
+                f.values = [False, True]
+            elif kind == "string" or (kind in NUMERIC_KINDS and distinct <= VALUE_BINS_MAX and st.get("top")):
+                top = [v for v in (st.get("top") or []) if v is not None]
+                if kind in NUMERIC_KINDS:
+                    top = sorted({float(v) for v in top})
+                f.values = [str(v) for v in top[:TOP_K]] if kind == "string" else top
+            if f.values is not None:
+                x = {"string": f"{q}::VARCHAR", "boolean": q}.get(kind, f"{q}::DOUBLE")
+                f.expr = (f"CASE WHEN {q} IS NULL THEN -1 ELSE coalesce(list_position("
+                          f"{literal_list(f.values)}, {x}), 0) END")
+            else:
+                x = f"epoch({q})" if kind in TEMPORAL else f"{q}::DOUBLE"
+                f.edges = _edges(st.get("q"))
+                f.expr = _quantile_bin(x, f.edges)
+            out.append(f)
+        return out
+
+    # -- running --
+
+    def run(self, ctx: RunContext) -> list[Finding]:
+        tctx = ctx.table(self.table, self.label())
+        t = tctx.table
+        lab = t.column(self.label_, f"table {self.table!r} ({t.source})")
+        feats, skipped = self._candidates(t)
+        pre = self._prequery(tctx, t, lab, feats)
+        spec = self._plan_label(lab, pre)
+        feats = self._plan_features(feats, skipped)
+        if spec is None or not feats:
+            return []
+        scores: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(feats), FEATURES_PER_QUERY):
+            chunk = feats[start:start + FEATURES_PER_QUERY]
+            scores.update(self._score(tctx, t, spec, chunk))
+        return self._judge(t, spec, feats, scores, skipped)
+
+    def _score(self, tctx: TableContext, t: Table, spec: _Label, feats: list[_Feature]) -> dict[str, dict[str, Any]]:
+        bins = [ident(f"b{i}") for i in range(len(feats))]
+        inner = ", ".join(f"{f.expr} AS {b}" for f, b in zip(feats, bins))
+        if spec.task == "multiclass":
+            sets = ", ".join(f"({b}, y)" for b in bins)
+            aggs = "count(*), 0, 0, 0, 0"
+        elif spec.task == "binary":
+            sets = ", ".join(f"({b})" for b in bins)
+            aggs = "count(*), sum(y), 0, 0, 0"
+        else:
+            sets = ", ".join(f"({b})" for b in bins)
+            aggs = "count(*), sum(y), sum(y * y), sum(u), sum(u * u)"
+        y_key = "y" if spec.task == "multiclass" else "NULL"
+        q = (f"SELECT {', '.join(bins)}, {y_key}, {aggs} FROM (SELECT {spec.y} AS y, {spec.u} AS u, {inner} "
+             f"FROM {t.ref} WHERE {spec.where}) GROUP BY GROUPING SETS ({sets})")
+        groups: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+        nb = len(bins)
+        for row in tctx.engine.sql(q, table=t):
+            idx = next(i for i in range(nb) if row[i] is not None)
+            groups[idx].append((row[idx], *row[nb:]))
+        out = {}
+        for i, f in enumerate(feats):
+            rows = groups.get(i, [])
+            if spec.task == "binary":
+                out[f.name] = _binary_scores(rows, f, spec)
+            elif spec.task == "regression":
+                out[f.name] = _regression_scores(rows)
+            else:
+                out[f.name] = _multiclass_scores(rows)
+        return out
+
+    def _judge(self, t: Table, spec: _Label, feats: list[_Feature], scores: dict[str, dict[str, Any]],
+               skipped: dict[str, str]) -> list[Finding]:
+        metric, limit = {"binary": ("auc", self.max_auc), "regression": ("r2", self.max_r2),
+                         "multiclass": ("accuracy", self.max_accuracy)}[spec.task]
+        leaky = [(name, s) for name, s in scores.items() if s.get(metric) is not None and s[metric] > limit
+                 and (spec.task != "multiclass" or s.get("gain", 0) >= 0.9)]
+        if not leaky:
+            return []
+        leaky.sort(key=lambda kv: -kv[1][metric])
+        name_metric = {"auc": "AUC", "r2": "R²", "accuracy": "accuracy"}[metric]
+        parts = []
+        for name, s in leaky[:5]:
+            txt = f"{name!r} ({name_metric} {s[metric]:.3f}"
+            if s.get("equal_to_label", 0) >= 0.99:
+                txt += f"; equal to the label on {s['equal_to_label']:.1%} of rows"
+            parts.append(txt + ")")
+        more = f" and {len(leaky) - 5} more" if len(leaky) > 5 else ""
+        msg = (f"{len(leaky)} feature{'s' if len(leaky) > 1 else ''} predict{'' if len(leaky) > 1 else 's'} "
+               f"{self.label_!r} almost perfectly on {'its' if len(leaky) == 1 else 'their'} own: "
+               f"{', '.join(parts)}{more}; allowed {name_metric} {limit}")
+        evidence: dict[str, Any] = {
+            "task": spec.task, "metric": name_metric, "features_checked": len(feats),
+            "leaky": {name: s for name, s in leaky[:20]},
+            "strongest_other_features": {n: s.get(metric) for n, s in sorted(
+                ((n, s) for n, s in scores.items() if n not in dict(leaky)),
+                key=lambda kv: -(kv[1].get(metric) or 0))[:5]},
+        }
+        if spec.task == "binary":
+            evidence["positive_label"] = _jsonable(spec.positive)
+            evidence["negative_label"] = _jsonable(spec.negative)
+            msg += f" (positive class: {spec.positive!r})"
+        if skipped:
+            evidence["skipped_features"] = dict(list(skipped.items())[:30])
+        return [self.finding("leakage.target", msg, table=t.name, columns=[n for n, _ in leaky[:50]],
+                             value=round(leaky[0][1][metric], 6), threshold=limit, evidence=evidence)]
+
+
+_POSITIVE = {"1", "true", "t", "yes", "y", "pos", "positive"}
+_NEGATIVE = {"0", "false", "f", "no", "n", "neg", "negative"}
+
+
+def _positive_negative(vals: list[Any]) -> tuple[Any, Any]:
+    """(negative, positive) of a two-valued label, most frequent first in `vals`: True/1/'yes'-like is
+    positive; for other text, the rarer value; for numbers, the larger."""
+    a, b = vals
+    if isinstance(a, str) and isinstance(b, str):
+        la, lb = a.strip().lower(), b.strip().lower()
+        if la in _POSITIVE or lb in _NEGATIVE:
+            return b, a
+        return a, b  # b, the less frequent, is the positive class (e.g. 'churned')
+    return (a, b) if a < b else (b, a)
+
+
+def _edges(q: Any) -> list[float]:
+    vals = sorted({float(x) for x in (q or []) if x is not None and math.isfinite(float(x))})
+    return vals
+
+
+def _quantile_bin(x: str, edges: list[float]) -> str:
+    if not edges:
+        return f"CASE WHEN {x} IS NULL THEN -1 ELSE 1 END"
+    whens = " ".join(f"WHEN {x} < {literal(e)} THEN {i + 1}" for i, e in enumerate(edges))
+    return f"CASE WHEN {x} IS NULL THEN -1 {whens} ELSE {len(edges) + 1} END"
+
+
+def _auc(groups: list[tuple[float, float, float]]) -> float | None:
+    """AUC from (score, positives, negatives) groups; ties count half."""
+    merged: dict[float, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for s, p, n in groups:
+        merged[round(s, 12)][0] += p
+        merged[round(s, 12)][1] += n
+    total_p = sum(v[0] for v in merged.values())
+    total_n = sum(v[1] for v in merged.values())
+    if not total_p or not total_n:
+        return None
+    acc, neg_below = 0.0, 0.0
+    for s in sorted(merged):
+        p, n = merged[s]
+        acc += p * (neg_below + 0.5 * n)
+        neg_below += n
+    return acc / (total_p * total_n)
+
+
+def _binary_scores(rows: list[tuple[Any, ...]], f: _Feature, spec: _Label) -> dict[str, Any]:
+    stats = [(b, int(r[1]), int(r[2] or 0)) for b, *r in rows]  # (bin, n, positives)
+    n_all = sum(n for _, n, _ in stats)
+    p_all = sum(p for _, _, p in stats)
+    if n_all == 0 or p_all in (0, n_all):
+        return {}
+    prior = p_all / n_all
+    in_sample = _auc([(p / n, p, n - p) for _, n, p in stats])
+    loo = []
+    for _, n, p in stats:  # each row scored by its bin's rate without itself (plus one pseudo-row at the prior)
+        loo.append(((p - 1 + prior) / n, p, 0))
+        loo.append(((p + prior) / n, 0, n - p))
+    auc = _auc(loo)
+    if auc is not None:  # pairs inside one bin are exchangeable: a tie, not the loss leave-one-out makes them
+        auc += 0.5 * sum(p * (n - p) for _, n, p in stats) / (p_all * (n_all - p_all))
+    out: dict[str, Any] = {"auc": round(auc, 6) if auc is not None else None,
+                           "auc_in_sample": round(in_sample, 6) if in_sample is not None else None,
+                           "bins": len(stats)}
+    if f.values is not None:
+        eq = 0
+        for b, n, p in stats:
+            if b is None or b < 1:
+                continue
+            v = f.values[b - 1]
+            if _same(v, spec.positive):
+                eq += p
+            elif _same(v, spec.negative):
+                eq += n - p
+        out["equal_to_label"] = round(eq / n_all, 6)
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, str) != isinstance(b, str):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _regression_scores(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    stats = [(int(r[1]), float(r[2] or 0), float(r[3] or 0), float(r[4] or 0), float(r[5] or 0))
+             for _, *r in rows]
+    n_all = sum(s[0] for s in stats)
+    if n_all < 3:
+        return {}
+    out: dict[str, Any] = {"bins": len(stats)}
+    for name, si, qi in (("r2", 1, 2), ("r2_rank", 3, 4)):
+        total = sum(s[si] for s in stats)
+        sst = sum(s[qi] for s in stats) - total * total / n_all
+        if sst <= 1e-12 * max(1.0, sum(s[qi] for s in stats)):
+            return {}
+        mean = total / n_all
+        sse = 0.0
+        for s in stats:
+            n, sy, syy = s[0], s[si], s[qi]
+            if n == 1:  # leave-one-out: no other row in the bin, predict the overall mean
+                sse += (sy - mean) ** 2
+            else:
+                ssw = max(syy - sy * sy / n, 0.0)
+                sse += (n / (n - 1)) ** 2 * ssw
+        out[name] = round(max(0.0, 1 - sse / sst), 6)
+    out["r2"] = max(out["r2"], out["r2_rank"])
+    return out
+
+
+def _multiclass_scores(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    per_bin: dict[Any, dict[Any, int]] = defaultdict(dict)
+    totals: dict[Any, int] = defaultdict(int)
+    for b, cls, n, *_ in rows:
+        per_bin[b][cls] = int(n)
+        totals[cls] += int(n)
+    n_all = sum(totals.values())
+    if n_all == 0 or len(totals) < 2:
+        return {}
+    base = max(totals.values()) / n_all
+    majority = max(totals, key=lambda c: totals[c])
+    correct = 0.0
+    for counts in per_bin.values():
+        for c, k in counts.items():  # leave-one-out majority vote: the bin without the row being scored
+            others = max((v for o, v in counts.items() if o != c), default=0)
+            if k - 1 > others:
+                correct += k
+            elif k - 1 == others:
+                if others == 0:  # a bin of one row: nothing left to vote, predict the overall majority
+                    correct += float(c == majority)
+                else:
+                    correct += 0.5 * k
+    acc = correct / n_all
+    return {"accuracy": round(acc, 6), "base_rate": round(base, 6),
+            "gain": round((acc - base) / (1 - base), 6) if base < 1 else 0.0, "bins": len(per_bin)}
+
+
+def _jsonable(v: Any) -> Any:
+    return v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
+
+
+# -- point in time ----------------------------------------------------------------------------------------
+
+
 class PointInTime(ScanCheck):
+    """Each row's `feature_time` must be strictly before its `label_time`; at most `max_violation_rate` of
+    the rows with both times may not be. Compared in UTC (a naive time paired with a zoned one is read as
+    UTC). On failure, one probe query tests whole-hour shifts of `feature_time` for a timezone mix-up."""
+
     kind: Literal["point_in_time"] = "point_in_time"
+    feature_time: str
+    label_time: str
+    max_violation_rate: float = Field(0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> PointInTime:
+        if self.feature_time == self.label_time:
+            raise ValueError("feature_time and label_time are the same column")
+        return self
+
+    def columns(self) -> list[str]:
+        return [self.feature_time, self.label_time]
+
+    def _key(self, what: str) -> str:
+        return f"point_in_time:{self.feature_time}:{self.label_time}:{what}"
+
+    def _exprs(self, ctx: TableContext) -> tuple[Column, Column, str, str, list[str]]:
+        fc, lc = ctx.table.column(self.feature_time), ctx.table.column(self.label_time)
+        for c in (fc, lc):
+            if c.kind not in TEMPORAL:
+                raise SpecError(f"point_in_time needs time columns; {c.name!r} is {c.sql_type} ({c.kind}). "
+                                "Parse it to TIMESTAMP first.")
+        f, lab, naive = pair_exprs(fc, lc)
+        return fc, lc, f, lab, naive
+
+    def metrics(self, ctx: TableContext) -> dict[str, str]:
+        _, _, f, lab, _ = self._exprs(ctx)
+        return {self._key("violations"): f"count_if({f} >= {lab})",
+                self._key("equal"): f"count_if({f} = {lab})",
+                self._key("compared"): f"count_if({f} IS NOT NULL AND {lab} IS NOT NULL)",
+                self._key("max_ahead"): f"max(epoch({f}) - epoch({lab}))"}
+
+    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+        bad = int(values[self._key("violations")] or 0)
+        compared = int(values[self._key("compared")] or 0)
+        share = rate(bad, compared)
+        if bad == 0 or share <= self.max_violation_rate:
+            return []
+        fc, lc, f, lab, naive = self._exprs(ctx)
+        equal = int(values[self._key("equal")] or 0)
+        ahead = values[self._key("max_ahead")]
+        evidence: dict[str, Any] = {"violations": bad, "rows_compared": compared, "equal_times": equal,
+                                    "max_seconds_feature_after_label": round(float(ahead), 3) if ahead else None,
+                                    "feature_time_type": fc.sql_type, "label_time_type": lc.sql_type}
+        if naive:
+            evidence["naive_treated_as_utc"] = naive
+        causes = []
+        tz = point_in_time_cause(ctx.engine, ctx.table, fc, lc, f, lab, compared, naive)
+        if tz is not None:
+            causes.append(tz)
+        msg = (f"{bad:,} of {compared:,} rows ({share:.2%}) have {self.feature_time!r} at or after "
+               f"{self.label_time!r}")
+        if equal:
+            msg += f" ({equal:,} exactly equal)"
+        return [self.finding("leakage.point_in_time", msg, table=ctx.table.name, value=round(share, 6),
+                             threshold=self.max_violation_rate, evidence=evidence, causes=causes)]

@@ -1,0 +1,164 @@
+"""`mlguard profile | check | explain` — the guards from a terminal or any scheduler's shell step.
+
+Exit codes of `check`: 0 pass or warn, 1 a check failed, 2 the guard itself could not run (bad spec,
+unreadable data). Scripts can rely on them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlguard_orchestration.catalogue import CATALOGUE
+from mlguard_orchestration.catalogue import explain as explain_code
+from mlguard_orchestration.errors import MlguardError
+from mlguard_orchestration.report import GuardErrorInfo, Report
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console(stderr=False, highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+EXIT = {"pass": 0, "warn": 0, "fail": 1, "error": 2}
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    out = {}
+    for v in values or []:
+        name, sep, path = v.partition("=")
+        if not sep or not name or not path:
+            raise typer.BadParameter(f"expected NAME=PATH, got {v!r}", param_hint=option)
+        out[name] = path
+    return out
+
+
+@app.command()
+def profile(
+    data: Annotated[str, typer.Argument(help="Parquet/CSV file, directory or glob.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the profile JSON.")],
+) -> None:
+    """Build a reference profile of DATA in one pass."""
+    from mlguard_orchestration.profile import build_profile
+
+    try:
+        with console.status(f"profiling {data} …"):
+            prof = build_profile(data)
+    except MlguardError as exc:
+        errors.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    prof.save(output)
+    console.print(f"profiled {prof.rows:,} rows × {len(prof.columns)} columns → {output}")
+
+
+@app.command()
+def check(
+    data: Annotated[str | None, typer.Argument(help="The main table (named 'data' in the spec).")] = None,
+    spec: Annotated[Path | None, typer.Option("--spec", "-s", help="Guard spec (YAML/JSON).")] = None,
+    reference: Annotated[list[str] | None, typer.Option(
+        "--reference", "-r", help="Reference profile: PATH for the main table, or NAME=PATH.")] = None,
+    table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Another table: NAME=PATH.")] = None,
+    name: Annotated[str | None, typer.Option(help="Guard name (default: the spec's).")] = None,
+    default_suite: Annotated[bool, typer.Option("--default-suite", help="Also run the reference-derived suite.")] = False,
+    logical_date: Annotated[datetime | None, typer.Option(help="The run's logical date (freshness).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the compact report as JSON.")] = False,
+    sample_values: Annotated[bool, typer.Option(help="Include a few raw values in evidence.")] = False,
+    report_file: Annotated[Path | None, typer.Option("--report", help="Also write the compact JSON report here.")] = None,
+) -> None:
+    """Check DATA (and --table tables) against a spec and/or a reference; exit 0 pass/warn, 1 fail, 2 error."""
+    from mlguard_orchestration.guard import Guard
+
+    tables: dict[str, str] = {"data": data} if data else {}
+    tables.update(_pairs(table, "--table"))
+    refs: dict[str, str] = {}
+    for r in reference or []:
+        refs.update(_pairs([r], "--reference") if "=" in r else {"data": r})
+    if not tables:
+        errors.print("[red]error:[/red] give DATA or at least one --table NAME=PATH")
+        raise typer.Exit(2)
+    try:
+        guard = Guard.from_spec(spec, name=name) if spec else Guard(name or "cli")
+    except MlguardError as exc:
+        _finish(Report(guard=name or "cli", status="error", error=GuardErrorInfo.of(exc)), as_json, report_file)
+        return
+    if refs:
+        guard.reference = refs
+    guard.default_suite = guard.default_suite or default_suite
+    guard.sample_values = guard.sample_values or sample_values
+    with console.status("checking …") if not as_json else _null():
+        report = guard.run(tables, logical_date=logical_date, promote=False)
+    _finish(report, as_json, report_file)
+
+
+@app.command()
+def explain(
+    code: Annotated[str | None, typer.Argument(help="A diagnostic code, e.g. join.fan_out.")] = None,
+    list_all: Annotated[bool, typer.Option("--list", help="List every code.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the whole catalogue as Markdown.")] = False,
+) -> None:
+    """Explain a diagnostic code in plain words."""
+    if markdown:
+        from mlguard_orchestration.catalogue import render_markdown
+
+        sys.stdout.write(render_markdown())
+        return
+    if list_all or not code:
+        t = Table("code", "title", box=None)
+        for e in CATALOGUE.values():
+            t.add_row(e.code, e.title)
+        console.print(t)
+        return
+    try:
+        e = explain_code(code)
+    except MlguardError as exc:
+        errors.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    console.print(f"[bold]{e.code}[/bold] — {e.title}\n\n{e.explanation}\n\n"
+                  f"[bold]Next check:[/bold] {e.next_check}\n[bold]Fix:[/bold] {e.fix}")
+
+
+def _finish(report: Report, as_json: bool, report_file: Path | None = None) -> None:
+    if report_file is not None:
+        report_file.write_text(json.dumps(report.compact(), indent=2))
+    if as_json:
+        sys.stdout.write(json.dumps(report.compact(), indent=2) + "\n")
+    else:
+        render(report)
+    raise typer.Exit(EXIT[report.status])
+
+
+def render(report: Report) -> None:
+    """The report as rich tables: verdict first, then findings with their top causes."""
+    colour = {"pass": "green", "warn": "yellow", "fail": "red", "error": "red"}[report.status]
+    console.print(f"[bold {colour}]{report.status.upper()}[/bold {colour}] guard [bold]{report.guard}[/bold]: "
+                  f"{report.checks_run} checks, {len(report.findings)} finding(s) in {report.duration_s:.2f}s")
+    for tname, t in report.tables.items():
+        console.print(f"  [dim]{tname}: {t.rows if t.rows is not None else '?'} rows — {t.source}[/dim]")
+    if report.error:
+        console.print(f"  [red]the guard could not run ({report.error.type}):[/red] {report.error.message}")
+    if report.findings:
+        t = Table("", "code", "finding", "likely cause → next check", show_lines=True, expand=True)
+        for f in sorted(report.findings, key=lambda f: f.severity != "fail"):
+            c = f.causes[0] if f.causes else None
+            t.add_row(f"[{'red' if f.severity == 'fail' else 'yellow'}]{f.severity}[/]", f.code, f.message,
+                      f"{c.summary} ({c.confidence:.0%})\n→ {c.next_check}" if c else "")
+        console.print(t)
+    for n in report.notes:
+        console.print(f"  [dim]note: {n}[/dim]")
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *a: object) -> None:
+        return None
+
+
+if __name__ == "__main__":
+    app()
