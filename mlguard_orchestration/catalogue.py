@@ -210,6 +210,21 @@ _ENTRIES: list[Entry] = [
     _c("cause.duplicated_partition", "A partition was loaded twice",
        "Most duplicated rows are exact copies, which is what a re-run append or a double-read partition produces.",
        "Count rows per date/partition.", "Make the load idempotent (overwrite, not append) and deduplicate."),
+    _c("cause.duplicates_before_split", "Duplicate rows were split at random",
+       "The data already held copies of the same rows when it was split by row, so copies landed on both sides.",
+       "Count duplicate rows in the table before the split.", "Deduplicate first, then split (by entity)."),
+    _c("cause.rows_copied_across_split", "Rows were copied across the split",
+       "Rows of one side also appear, unchanged, on the other although neither side repeats rows itself: a "
+       "step appended or re-sampled rows after the split.", "Look at the steps between the split and this guard.",
+       "Split once, at the end, and write both sides in the same step."),
+    _c("cause.row_level_split", "The split assigned rows, not entities",
+       "Rows of the same entity (user, account, patient) were assigned to train and test independently, so the "
+       "model is tested on entities it has already seen.", "Count shared entity ids between the sides.",
+       "Split by entity: hash the group id, or use a group-aware splitter."),
+    _c("cause.feature_from_outcome", "The feature is computed from the outcome",
+       "The feature carries the label itself: it is derived from it, recorded after the outcome, or joined "
+       "from a table that already knew the result.", "Trace how and when the named feature is computed.",
+       "Drop the feature, or recompute it only from data available before the prediction time."),
     _c("cause.empty_extract", "The extract returned nothing",
        "The table is empty: the upstream query's filter, date parameter or source returned no rows.",
        "Run the upstream query by hand for this logical date.", "Fix the partition parameter or wait for the source."),

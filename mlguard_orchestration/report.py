@@ -164,29 +164,48 @@ class Report(BaseModel):
         ranked = sorted(data["findings"], key=lambda f: -_RANK[f["severity"]])
         data["findings"] = ranked
 
-        def size() -> int:
-            return len(json.dumps(data, separators=(",", ":")).encode())
+        def size(obj: Any = None) -> int:
+            # json.dumps' defaults (", " separators, ASCII escapes) are the larger of the usual encodings
+            return len(json.dumps(data if obj is None else obj).encode())
 
         if size() <= max_bytes:
             return data
-        # First shrink bulky evidence beyond the first findings, then drop findings from the end.
-        for finding in ranked[3:]:
-            finding["evidence"] = {"omitted": "evidence trimmed to keep the report small"}
-            for cause in finding["causes"]:
-                cause["evidence"] = {}
+        omitted = {"omitted": "evidence trimmed to keep the report small"}
+        # Bound the free text (notes, context, messages) first, then bulky evidence beyond the first findings
+        # (and any finding's evidence that alone takes a large share), then drop findings from the end.
+        data["notes"] = [n[:500] for n in data["notes"][:20]]
+        data["context"] = {str(k)[:100]: str(v)[:500] for k, v in list(data["context"].items())[:20]}
+        if data.get("error"):
+            data["error"]["message"] = data["error"]["message"][:4000]
+        for i, finding in enumerate(ranked):
+            finding["message"] = finding["message"][:2000]
+            finding["check"] = finding["check"][:200]
+            finding["columns"] = [c[:200] for c in finding["columns"][:20]]
+            finding["causes"] = [{**c, "summary": c["summary"][:500]} for c in finding["causes"][:5]]
+            if i >= 3 or size(finding) > max_bytes // 8:
+                finding["evidence"] = dict(omitted)
+                finding["causes"] = [{**c, "evidence": {}} for c in finding["causes"]]
+        reserve = 200  # room for the note below
         dropped = 0
-        while size() > max_bytes and len(data["findings"]) > 1:
+        while size() > max_bytes - reserve and len(data["findings"]) > 1:
             data["findings"].pop()
             dropped += 1
-        if dropped:
-            data["notes"] = [*data["notes"], f"{dropped} lower-ranked findings omitted to stay under {max_bytes} bytes"]
-        if size() > max_bytes:  # one enormous finding: keep its code and message only
-            for f in data["findings"]:
-                f["evidence"] = {"omitted": "evidence trimmed to keep the report small"}
-                f["causes"] = [{**c, "evidence": {}} for c in f["causes"][:3]]
-                f["message"] = f["message"][:2000]
-            data["notes"] = [n[:500] for n in data["notes"][:20]]
+        if size() > max_bytes - reserve:  # still too big: a last, coarse cut of every string and list
+            data = {k: _clip(v, 100, 5) for k, v in data.items()}
+        data["notes"] = [*data["notes"], f"report trimmed to stay under {max_bytes} bytes"
+                         + (f": {dropped} lower-ranked findings omitted" if dropped else ": bulky evidence omitted")]
         return data
 
     def to_json(self, compact: bool = True) -> str:
         return json.dumps(self.compact() if compact else self.model_dump(mode="json"), indent=2)
+
+
+def _clip(obj: Any, max_chars: int, max_items: int) -> Any:
+    """`obj` with every string cut to `max_chars` and every list/dict to `max_items` entries."""
+    if isinstance(obj, str):
+        return obj[:max_chars]
+    if isinstance(obj, list):
+        return [_clip(v, max_chars, max_items) for v in obj[:max_items]]
+    if isinstance(obj, dict):
+        return {str(k)[:max_chars]: _clip(v, max_chars, max_items) for k, v in list(obj.items())[:max_items]}
+    return obj

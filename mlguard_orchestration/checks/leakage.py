@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mlguard_orchestration._sql import ident, literal, literal_list
-from mlguard_orchestration.checks.base import QueryCheck, RunContext, ScanCheck, TableContext, rate
+from mlguard_orchestration.checks.base import QueryCheck, RunContext, ScanCheck, TableContext, cause, rate
 from mlguard_orchestration.diagnose.timing import TEMPORAL, pair_exprs, point_in_time_cause
 from mlguard_orchestration.errors import SpecError
 from mlguard_orchestration.report import Finding
@@ -140,8 +140,17 @@ class TrainTestOverlap(QueryCheck):
         }
         if cast:
             evidence["cast_to_common_type"] = cast[:50]
+        within = (test_rows - test_distinct) + (train_rows - train_distinct)
+        if within:
+            causes = [cause("cause.duplicates_before_split",
+                            f"train and test each repeat rows ({within:,} duplicates within the sides): the data "
+                            "was duplicated before a random split", 0.6, {"duplicates_within_sides": within})]
+        else:
+            causes = [cause("cause.rows_copied_across_split",
+                            f"{shared_distinct:,} distinct rows of train reappear in test while neither side "
+                            "repeats rows itself: rows were copied after the split", 0.7)]
         return [self.finding("leakage.row_overlap", msg, table=self.test, columns=cols[:50], value=round(share, 6),
-                             threshold=self.max_rate, evidence=evidence)]
+                             threshold=self.max_rate, evidence=evidence, causes=causes)]
 
 
 # -- group overlap ----------------------------------------------------------------------------------------
@@ -205,7 +214,10 @@ class GroupOverlap(QueryCheck):
                                        "shared_groups": shared, "test_rows": test_rows,
                                        "test_rows_in_shared_groups": shared_rows,
                                        "share_of_test_rows": round(row_share, 6),
-                                       "test_rows_with_null_group": test_rows - grouped_rows})]
+                                       "test_rows_with_null_group": test_rows - grouped_rows},
+                             causes=[cause("cause.row_level_split",
+                                           f"{share:.0%} of the test set's {what} values were also sent to train: "
+                                           "rows were split, not entities", 0.6 + 0.3 * min(share * 5, 1.0))])]
 
 
 # -- target leakage ---------------------------------------------------------------------------------------
@@ -306,7 +318,7 @@ class TargetLeakage(QueryCheck):
         if lab.kind in NUMERIC_KINDS:
             fin = f"isfinite({y}::DOUBLE)"
             exprs["y_mean"] = f"avg({y}::DOUBLE) FILTER (WHERE {fin})"
-            exprs["y_q"] = f"approx_quantile({y}::DOUBLE, {literal_list(_LEVELS)}) FILTER (WHERE {fin})"
+            exprs["y_q"] = f"reservoir_quantile({y}::DOUBLE, {literal_list(_LEVELS)}) FILTER (WHERE {fin})"
         for i, f in enumerate(feats):
             q, k = f.col.q, f"f{i}:"
             cp = prof.columns.get(f.name) if prof is not None else None
@@ -320,9 +332,9 @@ class TargetLeakage(QueryCheck):
                 exprs[k + "n"] = f"count({q})"
                 exprs[k + "distinct"] = f"approx_count_distinct({q})"
             x = f"epoch({q})" if f.col.kind in TEMPORAL else f"{q}::DOUBLE"
-            if f.col.kind != "string" and "q" not in f.stats:
-                exprs[k + "q"] = f"approx_quantile({x}, {literal_list(_LEVELS)}) FILTER (WHERE isfinite({x}))"
-            if f.col.kind in NUMERIC_KINDS | {"string"}:
+            if f.col.kind != "string" and "q" not in f.stats:  # a reservoir of 8k values is plenty for edges
+                exprs[k + "q"] = f"reservoir_quantile({x}, {literal_list(_LEVELS)}) FILTER (WHERE isfinite({x}))"
+            if f.col.kind in ("string", "integer", "decimal"):  # floats are always cut at quantiles
                 exprs[k + "top"] = f"approx_top_k({q}, {max(TOP_K, VALUE_BINS_MAX + 1)})"
         values = tctx.engine.aggregate(t, exprs)
         for i, f in enumerate(feats):
@@ -465,8 +477,13 @@ class TargetLeakage(QueryCheck):
             msg += f" (positive class: {spec.positive!r})"
         if skipped:
             evidence["skipped_features"] = dict(list(skipped.items())[:30])
+        top = leaky[0][0]
         return [self.finding("leakage.target", msg, table=t.name, columns=[n for n, _ in leaky[:50]],
-                             value=round(leaky[0][1][metric], 6), threshold=limit, evidence=evidence)]
+                             value=round(leaky[0][1][metric], 6), threshold=limit, evidence=evidence,
+                             causes=[cause("cause.feature_from_outcome",
+                                           f"{top!r} alone predicts {self.label_!r} ({name_metric} "
+                                           f"{leaky[0][1][metric]:.3f}): it is probably derived from the outcome",
+                                           0.8)])]
 
 
 _POSITIVE = {"1", "true", "t", "yes", "y", "pos", "positive"}
@@ -491,10 +508,16 @@ def _edges(q: Any) -> list[float]:
 
 
 def _quantile_bin(x: str, edges: list[float]) -> str:
-    if not edges:
-        return f"CASE WHEN {x} IS NULL THEN -1 ELSE 1 END"
-    whens = " ".join(f"WHEN {x} < {literal(e)} THEN {i + 1}" for i, e in enumerate(edges))
-    return f"CASE WHEN {x} IS NULL THEN -1 {whens} ELSE {len(edges) + 1} END"
+    """The 1-based bin of `x` between sorted `edges` (-1 for NULL), as a balanced CASE tree: about log2(bins)
+    comparisons per value instead of a linear chain."""
+
+    def tree(lo: int, hi: int) -> str:  # bins lo..hi; edge i separates bin i+1 from bin i+2
+        if lo == hi:
+            return str(lo)
+        mid = (lo + hi) // 2
+        return f"CASE WHEN {x} < {literal(edges[mid - 1])} THEN {tree(lo, mid)} ELSE {tree(mid + 1, hi)} END"
+
+    return f"CASE WHEN {x} IS NULL THEN -1 ELSE {tree(1, len(edges) + 1)} END"
 
 
 def _auc(groups: list[tuple[float, float, float]]) -> float | None:

@@ -208,7 +208,7 @@ def point_in_time_cause(engine: Engine, table: Table, feature_col: Column, label
     """cause.timezone_mismatch when a whole-hour shift of the feature time removes >= 95% of violations.
 
     The smallest such shift is the diagnosis (larger shifts in the same direction trivially also work), and
-    only when the drop is sharp: one hour less of correction must still leave at least 20% of them."""
+    only when it looks like a shift of every row: many rows break, or the drop is sharp."""
     counts = shift_probe(engine, table, feature, label)
     base = counts[0]
     if base == 0 or compared == 0:
@@ -221,13 +221,15 @@ def point_in_time_cause(engine: Engine, table: Table, feature_col: Column, label
     shift = -corr
     after = counts[corr]
     before_rate, after_rate = base / compared, after / compared
-    # How sharp the step is: with one hour less of correction most violations should remain. A timezone
-    # shift moves every row by the same whole hours; leakage by a spread of delays fades out gradually.
+    # A timezone shift moves every row by the same whole hours, so it either breaks many rows (all whose
+    # real lead time is shorter than the shift) or breaks them sharply (one hour less of correction still
+    # leaves most violations). A few rows leaking by a spread of delays do neither: no diagnosis then.
     prev = (corr - (1 if corr > 0 else -1)) if abs(corr) != 24 else (14 if corr > 0 else -14)
-    prev_left = counts.get(prev, base) / base
-    if prev_left < 0.2:
+    prev_left = min(counts.get(prev, base) / base, 1.0)
+    sharp, broad = prev_left >= 0.2, before_rate >= 0.25
+    if not (sharp or broad):
         return None
-    confidence = (0.4 + 0.3 * min(prev_left, 1.0) + 0.15 * (1 - after / base) + 0.1 * (before_rate >= 0.5)
+    confidence = (0.4 + 0.3 * prev_left + 0.15 * (1 - after / base) + 0.1 * broad
                   - 0.15 * (abs(shift) == 1) - 0.2 * (abs(shift) == 24))
     what = (f"{feature_col.name!r} looks shifted by {offset_text(shift)} relative to {label_col.name!r} "
             f"(violations drop from {before_rate:.1%} to {after_rate:.1%} when corrected)")
