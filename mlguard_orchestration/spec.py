@@ -75,6 +75,12 @@ def load_spec(spec: str | os.PathLike[str] | Mapping[str, Any]) -> GuardSpec:
 def _explain(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors()[:10]:
-        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in KINDS))
+        loc, prev = "", None
+        for p in err["loc"]:
+            if isinstance(p, int):
+                loc += f"[{p}]"  # checks[2].max, as the kind errors above name entries
+            elif not (isinstance(prev, int) and p in KINDS):  # skip the union's tag after an entry's index
+                loc += f".{p}" if loc else str(p)
+            prev = p
         lines.append(f"  - {loc}: {err['msg']}")
     return "\n".join(lines)

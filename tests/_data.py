@@ -32,3 +32,29 @@ def emails(n: int, seed: int = 0) -> list[str]:
     """Distinct, recognisable e-mail addresses (to assert they never leak into a report)."""
     rng = np.random.default_rng(seed)
     return [f"person{int(i)}.secret@example-{int(i) % 7}.org" for i in rng.permutation(n)]
+
+
+def run_checks(data, checks, **guard_kwargs):
+    """Run a guard named 'g' with `checks` over `data` and return its report."""
+    import mlguard_orchestration as mg
+
+    return mg.Guard("g", checks=checks, **guard_kwargs).run(data)
+
+
+def codes(report) -> list[str]:
+    """The finding codes of a report, in order."""
+    return [f.code for f in report.findings]
+
+
+def only(report, code: str):
+    """The single finding with `code` (fails the test when there are none or several)."""
+    hits = [f for f in report.findings if f.code == code]
+    assert len(hits) == 1, f"expected one {code}, got {[(f.code, f.message) for f in report.findings]}"
+    return hits[0]
+
+
+def assert_quiet(report) -> None:
+    """No finding at all (no fail and no warn), and the guard ran."""
+    assert report.error is None, report.error
+    assert report.status == "pass", [(f.code, f.severity, f.message) for f in report.findings]
+    assert report.findings == []
