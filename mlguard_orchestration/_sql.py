@@ -8,11 +8,13 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
+from mlguard_orchestration.errors import SpecError
+
 
 def ident(name: str) -> str:
     """Quote an identifier: embedded double quotes are doubled, so any column name is safe."""
     if "\x00" in name:
-        raise ValueError(f"identifier contains a NUL byte: {name!r}")
+        raise SpecError(f"column or table name {name!r} contains a NUL byte; rename it before guarding.")
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -37,7 +39,7 @@ def literal(value: Any) -> str:
         return f"DATE {literal(value.isoformat())}"
     text = str(value)
     if "\x00" in text:
-        raise ValueError("string literal contains a NUL byte")
+        raise SpecError(f"value {text[:40]!r}… contains a NUL byte, which SQL literals cannot hold.")
     return "'" + text.replace("'", "''") + "'"
 
 

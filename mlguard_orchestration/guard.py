@@ -92,7 +92,7 @@ class Guard:
                             notes.append(f"table {name!r} has no reference yet: the default suite starts on the "
                                          "next run, once this batch is promoted")
                         else:
-                            checks += default_checks(name, ctx.reference, self.label)
+                            checks += _not_already(default_checks(name, ctx.reference, self.label), checks)
                 self._validate_tables(checks, contexts)
                 for name, ctx in contexts.items():
                     scan = [c for c in checks if isinstance(c, ScanCheck) and c.table == name]
@@ -161,7 +161,8 @@ class Guard:
                     findings.append(missing_column_finding(ctx, col, check.severity, check.label()))
             if not missing:
                 runnable.append(check)
-        plan = plan_profile(ctx.engine, table, ctx.reference)
+        exact = {c for check in runnable for c in check.exact_distinct()}
+        plan = plan_profile(ctx.engine, table, ctx.reference, exact=exact)
         metrics = profile_metrics(table, plan)
         for check in runnable:
             for key, expr in check.metrics(ctx).items():
@@ -176,3 +177,13 @@ class Guard:
                     continue  # already reported for the check that needed it
                 findings.append(f)
         return findings
+
+
+def _not_already(defaults: list[AnyCheck], chosen: list[AnyCheck]) -> list[AnyCheck]:
+    """Default-suite checks the user did not already write for the same table and columns (theirs win)."""
+
+    def key(c: AnyCheck) -> tuple[str, str, tuple[str, ...]]:
+        return (c.kind, getattr(c, "table", ""), tuple(c.columns()))
+
+    taken = {key(c) for c in chosen}
+    return [c for c in defaults if key(c) not in taken]

@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from mlguard_orchestration._sql import ident, literal_list
-from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Engine, Table
+from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Engine, Subquery, Table
 
 QUANTILE_LEVELS: list[float] = [i / 20 for i in range(21)]
 QUANTILE_SAMPLE = 100_000  # values per column the quantiles are computed from (a uniform Bernoulli sample)
@@ -25,6 +25,7 @@ HEAD_ROWS = 50_000
 MAX_STORED_CATEGORIES = 100
 CATEGORICAL_MAX_DISTINCT = 1_000  # distinct values in the head sample for a string column to count as categorical
 DISCRETE_MAX_DISTINCT = 20  # distinct values in the head sample for a number to count as discrete
+BITMAP_MAX_BITS = 1 << 30  # exact distinct of an integer key by a bitmap over [min, max] up to 128 MiB
 
 Role = Literal["numeric", "discrete", "categorical", "temporal", "text", "other"]
 
@@ -34,6 +35,8 @@ class ProfilePlan(BaseModel):
 
     roles: dict[str, tuple[Role, bool]] = Field(description="{column: (role, compute exact distinct)}")
     sample_fraction: float = Field(1.0, description="Share of rows the quantile sample keeps.")
+    bounds: dict[str, tuple[int, int]] = Field(default_factory=dict,
+                                               description="[min, max] of integer columns counted exactly.")
 
 
 class ColumnProfile(BaseModel):
@@ -46,6 +49,7 @@ class ColumnProfile(BaseModel):
     count: int = Field(description="Rows, including nulls.")
     nulls: int = 0
     distinct: int | None = None
+    distinct_exact: bool = Field(False, description="`distinct` is an exact count, not an estimate.")
     unique: bool = Field(False, description="Exactly checked: every non-null value occurs once.")
     min: float | None = None
     max: float | None = None
@@ -111,9 +115,12 @@ class TableProfile(BaseModel):
 # -- deciding how to summarise each column -----------------------------------------------------------------
 
 
-def plan_profile(engine: Engine, table: Table, reference: TableProfile | None = None) -> ProfilePlan:
-    """Decide each column's role. The reference decides where it knows the column (so a batch is profiled
-    the same way as its reference); otherwise a bounded look at the first rows does."""
+def plan_profile(engine: Engine, table: Table, reference: TableProfile | None = None,
+                 exact: set[str] | frozenset[str] = frozenset()) -> ProfilePlan:
+    """Decide each column's role and which columns get an exact distinct count (those unique in the
+    reference, key-like ones in the first rows, and `exact`). The reference decides where it knows the
+    column (so a batch is profiled the same way as its reference); otherwise a bounded look at the first
+    rows does."""
     roles: dict[str, tuple[Role, bool]] = {}
     unknown: list[str] = []
     for name, col in table.columns.items():
@@ -133,9 +140,16 @@ def plan_profile(engine: Engine, table: Table, reference: TableProfile | None = 
         for i, name in enumerate(unknown):
             nonnull, distinct = row[2 * i], row[2 * i + 1]
             roles[name] = _role_from_head(table.columns[name].kind, nonnull, distinct)
-    # Rows only size the quantile sample: the reference's count is a good guess and costs nothing.
-    rows = reference.rows if reference else engine.sql(f"SELECT count(*) FROM {table.ref}", table=table)[0][0]
-    return ProfilePlan(roles=roles, sample_fraction=min(1.0, QUANTILE_SAMPLE / max(rows, 1)))
+    roles = {n: (role, flag or n in exact) for n, (role, flag) in roles.items()}
+    # Rows size the quantile sample; integer bounds let an exact distinct count use a bitmap. Both come from
+    # parquet metadata or one cheap pass over the few columns involved.
+    ints = [n for n, (_, flag) in roles.items() if flag and table.columns[n].kind == "integer"]
+    sel = ["count(*)"] + [f"min({ident(n)})::HUGEINT, max({ident(n)})::HUGEINT" for n in ints]
+    row = engine.sql(f"SELECT {', '.join(sel)} FROM {table.ref}", table=table)[0]
+    rows = reference.rows if reference else int(row[0])
+    bounds = {n: (int(row[1 + 2 * i]), int(row[2 + 2 * i])) for i, n in enumerate(ints)
+              if row[1 + 2 * i] is not None and row[2 + 2 * i] - row[1 + 2 * i] < BITMAP_MAX_BITS}
+    return ProfilePlan(roles=roles, sample_fraction=min(1.0, QUANTILE_SAMPLE / max(rows, 1)), bounds=bounds)
 
 
 def _kind_family(kind: str) -> str:
@@ -160,9 +174,19 @@ def _role_from_head(kind: str, nonnull: int, distinct: int) -> tuple[Role, bool]
 # -- the one pass ------------------------------------------------------------------------------------------
 
 
-def profile_metrics(table: Table, plan: ProfilePlan) -> dict[str, str]:
+def exact_distinct_metric(table: Table, plan: ProfilePlan, name: str) -> str | Subquery:
+    """Exact count of distinct non-null values: a bitmap over [min, max] for integers (streams, ~1 bit per
+    possible value), else a single-column GROUP BY in its own subquery."""
+    q = ident(name)
+    if name in plan.bounds:
+        lo, hi = plan.bounds[name]
+        return f"coalesce(bit_count(bitstring_agg({q}, {lo}, {hi})), 0)"
+    return Subquery(f"SELECT count(*) FROM (SELECT {q} FROM {{table}} WHERE {q} IS NOT NULL GROUP BY {q})")
+
+
+def profile_metrics(table: Table, plan: ProfilePlan) -> dict[str, str | Subquery]:
     """The aggregate expressions a profile needs, keyed 'p:<column>:<stat>', to be folded into one scan."""
-    m: dict[str, str] = {"rows": "count(*)"}
+    m: dict[str, str | Subquery] = {"rows": "count(*)"}
     sample = f"random() < {plan.sample_fraction!r}" if plan.sample_fraction < 1 else "TRUE"
     levels = literal_list(QUANTILE_LEVELS)
     for name, (role, exact) in plan.roles.items():
@@ -172,7 +196,7 @@ def profile_metrics(table: Table, plan: ProfilePlan) -> dict[str, str]:
         if role != "other":
             m[k + "distinct"] = f"approx_count_distinct({q})"
         if exact:
-            m[k + "exact_distinct"] = f"count(DISTINCT {q})"
+            m[k + "exact_distinct"] = exact_distinct_metric(table, plan, name)
         if role in ("numeric", "discrete"):
             x = f"{q}::DOUBLE"
             finite = f"isfinite({x})" if col.kind == "float" else "TRUE"
@@ -186,7 +210,7 @@ def profile_metrics(table: Table, plan: ProfilePlan) -> dict[str, str]:
             m[k + "std"] = f"stddev_samp({x}){fin}"
             m[k + "quantiles"] = f"quantile_cont({x}, {levels}) FILTER (WHERE {finite} AND {sample})"
         if role in ("discrete", "categorical"):
-            m[k + "histogram"] = f"histogram({q})"
+            m[k + "histogram"] = Subquery(f"SELECT histogram({q}) FROM {{table}}")
         if role == "temporal":
             e = f"epoch({q})"
             m[k + "min"] = f"min({e})"
@@ -209,6 +233,7 @@ def profile_from_values(table: Table, plan: ProfilePlan, v: dict[str, Any]) -> T
         prof = ColumnProfile(
             name=name, sql_type=col.sql_type, kind=col.kind, role=role, count=rows, nulls=rows - nonnull,
             distinct=int(exact_distinct) if exact_distinct is not None else _opt_int(v.get(k + "distinct")),
+            distinct_exact=exact_distinct is not None,
             unique=bool(exact and exact_distinct is not None and nonnull > 0 and exact_distinct == nonnull),
             min=_num(v.get(k + "min")), max=_num(v.get(k + "max")), mean=_num(v.get(k + "mean")),
             std=_num(v.get(k + "std")), quantiles=_quantiles(v.get(k + "quantiles"), v.get(k + "min"), v.get(k + "max")),
@@ -275,7 +300,7 @@ def _merge_column(a: ColumnProfile, b: ColumnProfile) -> ColumnProfile:
     n_a, n_b = a.non_null - a.nan - a.inf, b.non_null - b.nan - b.inf
     update: dict[str, Any] = {
         "count": a.count + b.count, "nulls": a.nulls + b.nulls, "nan": a.nan + b.nan, "inf": a.inf + b.inf,
-        "distinct": max(a.distinct or 0, b.distinct or 0) or None, "unique": False,
+        "distinct": max(a.distinct or 0, b.distinct or 0) or None, "unique": False, "distinct_exact": False,
         "min": _pick(min, a.min, b.min), "max": _pick(max, a.max, b.max),
         "min_length": _pick(min, a.min_length, b.min_length), "max_length": _pick(max, a.max_length, b.max_length),
     }

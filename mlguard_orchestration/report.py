@@ -186,10 +186,15 @@ class Report(BaseModel):
                 finding["evidence"] = dict(omitted)
                 finding["causes"] = [{**c, "evidence": {}} for c in finding["causes"]]
         reserve = 200  # room for the note below
-        dropped = 0
-        while size() > max_bytes - reserve and len(data["findings"]) > 1:
-            data["findings"].pop()
-            dropped += 1
+        budget = max_bytes - reserve - size({**data, "findings": []})
+        keep, used = 0, 0
+        for finding in ranked:  # the longest prefix that fits (sizes measured once: no quadratic re-dumping)
+            used += size(finding) + 2  # + the ", " between list items
+            if used > budget and keep >= 1:
+                break
+            keep += 1
+        dropped = len(ranked) - keep
+        data["findings"] = ranked[:keep]
         if size() > max_bytes - reserve:  # still too big: a last, coarse cut of every string and list
             data = {k: _clip(v, 100, 5) for k, v in data.items()}
         data["notes"] = [*data["notes"], f"report trimmed to stay under {max_bytes} bytes"

@@ -86,6 +86,21 @@ class Table:
 
 
 @dataclass(frozen=True)
+class Subquery:
+    """An aggregate computed by its own scalar subquery over the table (`{table}` stands for it), inside the
+    same statement as the table's scan.
+
+    Used for the aggregates that would otherwise make DuckDB hold every scanned column in memory when they
+    share a query with the others (map-building `histogram(col)`, exact distinct counts): on their own they
+    read only their column and stream."""
+
+    sql: str
+
+    def render(self, table: Table) -> str:
+        return "(" + self.sql.replace("{table}", table.ref) + ")"
+
+
+@dataclass(frozen=True)
 class Sql:
     """A SQL query as a guard source. Without a connection it runs in the guard's own DuckDB engine, where
     `read_parquet(...)`, `read_csv(...)` and friends are available; with your connection, the result is
@@ -151,6 +166,12 @@ def _engine_error(exc: Exception, source: str) -> SourceError:
     return SourceError(f"cannot read {source}: {_first_line(exc)}")
 
 
+def _arrow_reader(rel: duckdb.DuckDBPyRelation) -> pa.RecordBatchReader:
+    """The relation as a stream (`to_arrow_reader` since DuckDB 1.4; `fetch_record_batch` is deprecated)."""
+    to_reader = getattr(rel, "to_arrow_reader", None)
+    return to_reader() if to_reader is not None else rel.fetch_record_batch()
+
+
 @dataclass
 class Engine:
     """One in-process DuckDB connection holding every table of a guard run.
@@ -210,10 +231,10 @@ class Engine:
             if data.connection is None:
                 self.con.execute(f"CREATE VIEW {q} AS {data.query}")
             else:
-                self._materialise(q, data.connection.sql(data.query).fetch_record_batch(), source)
+                self._materialise(q, _arrow_reader(data.connection.sql(data.query)), source)
             return
         if isinstance(data, duckdb.DuckDBPyRelation):
-            self._materialise(q, data.fetch_record_batch(), source)
+            self._materialise(q, _arrow_reader(data), source)
             return
         if isinstance(data, pa.RecordBatchReader):
             self._materialise(q, data, source)
@@ -264,11 +285,13 @@ class Engine:
         except _READ_ERRORS as exc:
             raise _engine_error(exc, table.source if table else "the guard's query") from exc
 
-    def aggregate(self, table: Table, exprs: dict[str, str]) -> dict[str, Any]:
-        """Compute every aggregate in `exprs` in ONE scan of `table`; returns {key: value}."""
+    def aggregate(self, table: Table, exprs: dict[str, str | Subquery]) -> dict[str, Any]:
+        """Compute every aggregate in `exprs` in ONE statement: one streaming scan of `table` for the plain
+        aggregates, plus one single-column scan per Subquery; returns {key: value}."""
         keys = list(exprs)
         if not keys:
             return {}
-        select = ", ".join(f"{exprs[k]} AS {ident('m' + str(i))}" for i, k in enumerate(keys))
+        rendered = {k: e.render(table) if isinstance(e, Subquery) else e for k, e in exprs.items()}
+        select = ", ".join(f"{rendered[k]} AS {ident('m' + str(i))}" for i, k in enumerate(keys))
         row = self.sql(f"SELECT {select} FROM {table.ref}", table=table)[0]
         return dict(zip(keys, row))

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from mlguard_orchestration.errors import SpecError
 from mlguard_orchestration.profile import TableProfile
 from mlguard_orchestration.report import Cause, Finding, Severity
-from mlguard_orchestration.sources import Engine, Table
+from mlguard_orchestration.sources import Engine, Subquery, Table
 
 
 @dataclass(frozen=True)
@@ -104,9 +104,13 @@ class ScanCheck(Check):
     table: str = "data"
     needs_reference: ClassVar[bool] = False
 
-    def metrics(self, ctx: TableContext) -> dict[str, str]:
+    def metrics(self, ctx: TableContext) -> dict[str, str | Subquery]:
         """Aggregate SQL expressions this check needs, keyed uniquely (prefix with the label)."""
         return {}
+
+    def exact_distinct(self) -> list[str]:
+        """Columns whose exact distinct count this check reads from the batch profile."""
+        return []
 
     def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
         raise NotImplementedError

@@ -11,11 +11,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mlguard_orchestration._sql import columns_tuple, ident, literal, literal_list
+from mlguard_orchestration._sql import ident, literal, literal_list
 from mlguard_orchestration.checks.base import ScanCheck, TableContext, cause, rate
 from mlguard_orchestration.errors import SpecError, did_you_mean
 from mlguard_orchestration.report import Finding, Severity
-from mlguard_orchestration.sources import LOGICAL_TYPES, NUMERIC_KINDS
+from mlguard_orchestration.sources import LOGICAL_TYPES, NUMERIC_KINDS, Subquery
 
 LogicalType = Literal["integer", "float", "numeric", "string", "boolean", "timestamp", "timestamp_tz", "date",
                       "temporal", "nested"]
@@ -148,7 +148,10 @@ class Range(ScanCheck):
         q = f"{col.q}::DOUBLE"
         conds = ([f"{q} < {literal(float(self.min))}"] if self.min is not None else []) + \
                 ([f"{q} > {literal(float(self.max))}"] if self.max is not None else [])
-        return {self._key(): f"count_if({' OR '.join(conds)})"}
+        cond = f"({' OR '.join(conds)})"
+        if col.kind == "float":  # DuckDB orders NaN above +Inf; NaN is Finite's business, not out of range
+            cond += f" AND NOT isnan({q})"
+        return {self._key(): f"count_if({cond})"}
 
     def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
         col = ctx.profile.columns[self.column]  # type: ignore[union-attr]
@@ -276,20 +279,24 @@ class Unique(ScanCheck):
     def _key(self, what: str) -> str:
         return f"unique:{'|'.join(self.columns_)}:{what}"
 
-    def metrics(self, ctx: TableContext) -> dict[str, str]:
+    def exact_distinct(self) -> list[str]:
+        return list(self.columns_) if len(self.columns_) == 1 else []
+
+    def metrics(self, ctx: TableContext) -> dict[str, str | Subquery]:
+        if len(self.columns_) == 1:
+            return {}  # the profile counts it exactly (see exact_distinct)
         cols = [ident(c) for c in self.columns_]
         not_null = " AND ".join(f"{c} IS NOT NULL" for c in cols)
-        m = {self._key("n"): f"count(*) FILTER (WHERE {not_null})"}
-        if len(cols) == 1:  # the profile may already count it exactly: same expression, same key
-            m[f"p:{self.columns_[0]}:exact_distinct"] = f"count(DISTINCT {cols[0]})"
-        else:
-            m[self._key("distinct")] = f"count(DISTINCT {columns_tuple(self.columns_)}) FILTER (WHERE {not_null})"
-        return m
+        return {self._key("n"): f"count(*) FILTER (WHERE {not_null})",
+                self._key("distinct"): Subquery(f"SELECT count(*) FROM (SELECT {', '.join(cols)} FROM {{table}} "
+                                                f"WHERE {not_null} GROUP BY ALL)")}
 
     def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
-        n = int(values[self._key("n")] or 0)
-        key = f"p:{self.columns_[0]}:exact_distinct" if len(self.columns_) == 1 else self._key("distinct")
-        distinct = int(values[key] or 0)
+        if len(self.columns_) == 1:
+            col = ctx.profile.columns[self.columns_[0]]  # type: ignore[union-attr]
+            n, distinct = col.non_null, int(col.distinct or 0)
+        else:
+            n, distinct = int(values[self._key("n")] or 0), int(values[self._key("distinct")] or 0)
         dup = n - distinct
         share = rate(dup, n)
         if dup == 0 or share <= self.max_duplicate_rate:

@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from mlguard_orchestration._sql import ident
 from mlguard_orchestration.checks.base import ScanCheck, TableContext, cause, rate
 from mlguard_orchestration.report import Finding
+from mlguard_orchestration.sources import Subquery
 
 
 class RowCount(ScanCheck):
@@ -82,9 +83,10 @@ class DuplicateRows(ScanCheck):
     def _key(self) -> str:
         return f"duplicate_rows:{'|'.join(self.subset or ['*'])}"
 
-    def metrics(self, ctx: TableContext) -> dict[str, str]:
-        cols = self.subset or [c for c, col in ctx.table.columns.items()]
-        return {self._key(): f"count(DISTINCT hash({', '.join(ident(c) for c in cols)}))"}
+    def metrics(self, ctx: TableContext) -> dict[str, str | Subquery]:
+        cols = self.subset or list(ctx.table.columns)
+        h = f"hash({', '.join(ident(c) for c in cols)})"
+        return {self._key(): Subquery(f"SELECT count(*) FROM (SELECT {h} AS h FROM {{table}} GROUP BY h)")}
 
     def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
         rows = int(values["rows"])
