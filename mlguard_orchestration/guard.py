@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,8 @@ class Guard:
 
         On pass or warn, each table's profile becomes the new reference in the store (when `promote`)."""
         started = time.perf_counter()
-        options = RunOptions(logical_date=logical_date, sample_values=self.sample_values, redact=self.redact)
+        options = RunOptions(logical_date=logical_date or datetime.now(timezone.utc),
+                             sample_values=self.sample_values, redact=self.redact)
         findings: list[Finding] = []
         summaries: dict[str, TableSummary] = {}
         notes: list[str] = []
@@ -162,13 +163,13 @@ class Guard:
             if not missing:
                 runnable.append(check)
         exact = {c for check in runnable for c in check.exact_distinct()}
-        plan = plan_profile(ctx.engine, table, ctx.reference, exact=exact)
+        plan = ctx.plan = plan_profile(ctx.engine, table, ctx.reference, exact=exact)
         metrics = profile_metrics(table, plan)
         for check in runnable:
             for key, expr in check.metrics(ctx).items():
                 if metrics.setdefault(key, expr) != expr:
                     raise AssertionError(f"metric key {key!r} reused with a different expression")
-        values = ctx.engine.aggregate(table, metrics)
+        values = ctx.engine.aggregate(table, metrics, plan.derived)
         ctx.profile = profile_from_values(table, plan, values)
         table.rows = ctx.profile.rows
         for check in runnable:

@@ -37,6 +37,19 @@ class ProfilePlan(BaseModel):
     sample_fraction: float = Field(1.0, description="Share of rows the quantile sample keeps.")
     bounds: dict[str, tuple[int, int]] = Field(default_factory=dict,
                                                description="[min, max] of integer columns counted exactly.")
+    derived: dict[str, str] = Field(default_factory=dict,
+                                    description="Per-row expressions computed once for the scan: {name: SQL}.")
+    sample_column: str = Field("", description="Derived boolean: the row is in the quantile sample.")
+    finite_columns: dict[str, str] = Field(default_factory=dict,
+                                           description="{float column: derived column holding only finite values}")
+
+    def value(self, name: str) -> str:
+        """The column as DOUBLE with NaN/±Inf as NULL (computed once per row for float columns)."""
+        return ident(self.finite_columns[name]) if name in self.finite_columns else f"{ident(name)}::DOUBLE"
+
+    @property
+    def sampled(self) -> str:
+        return ident(self.sample_column)
 
 
 class ColumnProfile(BaseModel):
@@ -149,7 +162,28 @@ def plan_profile(engine: Engine, table: Table, reference: TableProfile | None = 
     rows = reference.rows if reference else int(row[0])
     bounds = {n: (int(row[1 + 2 * i]), int(row[2 + 2 * i])) for i, n in enumerate(ints)
               if row[1 + 2 * i] is not None and row[2 + 2 * i] - row[1 + 2 * i] < BITMAP_MAX_BITS}
-    return ProfilePlan(roles=roles, sample_fraction=min(1.0, QUANTILE_SAMPLE / max(rows, 1)), bounds=bounds)
+    fraction = min(1.0, QUANTILE_SAMPLE / max(rows, 1))
+    # Per-row work done once, not once per aggregate: the sample draw, and each float's finiteness test.
+    taken = set(table.columns)
+
+    def fresh(base: str) -> str:
+        name, i = base, 0
+        while name in taken:
+            i += 1
+            name = f"{base}_{i}"
+        taken.add(name)
+        return name
+
+    sample = fresh("__mlguard_sample")
+    derived = {sample: f"random() < {fraction!r}" if fraction < 1 else "TRUE"}
+    finite: dict[str, str] = {}
+    for i, (name, (role, _)) in enumerate(roles.items()):
+        if role in ("numeric", "discrete") and table.columns[name].kind == "float":
+            finite[name] = fresh(f"__mlguard_finite_{i}")
+            q = ident(name)
+            derived[finite[name]] = f"CASE WHEN isfinite({q}) THEN {q}::DOUBLE END"
+    return ProfilePlan(roles=roles, sample_fraction=fraction, bounds=bounds, derived=derived,
+                       sample_column=sample, finite_columns=finite)
 
 
 def _kind_family(kind: str) -> str:
@@ -187,28 +221,26 @@ def exact_distinct_metric(table: Table, plan: ProfilePlan, name: str) -> str | S
 def profile_metrics(table: Table, plan: ProfilePlan) -> dict[str, str | Subquery]:
     """The aggregate expressions a profile needs, keyed 'p:<column>:<stat>', to be folded into one scan."""
     m: dict[str, str | Subquery] = {"rows": "count(*)"}
-    sample = f"random() < {plan.sample_fraction!r}" if plan.sample_fraction < 1 else "TRUE"
+    sample = plan.sampled
     levels = literal_list(QUANTILE_LEVELS)
     for name, (role, exact) in plan.roles.items():
         col = table.columns[name]
         q, k = ident(name), f"p:{name}:"
         m[k + "count"] = f"count({q})"
-        if role != "other":
+        if role != "other" and col.kind != "float":  # a continuous float's distinct count says little
             m[k + "distinct"] = f"approx_count_distinct({q})"
         if exact:
             m[k + "exact_distinct"] = exact_distinct_metric(table, plan, name)
         if role in ("numeric", "discrete"):
-            x = f"{q}::DOUBLE"
-            finite = f"isfinite({x})" if col.kind == "float" else "TRUE"
-            fin = f" FILTER (WHERE {finite})" if col.kind == "float" else ""
+            x = plan.value(name)
             if col.kind == "float":
                 m[k + "nan"] = f"count_if(isnan({q}))"
                 m[k + "inf"] = f"count_if(isinf({q}))"
-            m[k + "min"] = f"min({x}){fin}"
-            m[k + "max"] = f"max({x}){fin}"
-            m[k + "mean"] = f"avg({x}){fin}"
-            m[k + "std"] = f"stddev_samp({x}){fin}"
-            m[k + "quantiles"] = f"quantile_cont({x}, {levels}) FILTER (WHERE {finite} AND {sample})"
+            m[k + "min"] = f"min({x})"
+            m[k + "max"] = f"max({x})"
+            m[k + "mean"] = f"avg({x})"
+            m[k + "std"] = f"stddev_samp({x})"
+            m[k + "quantiles"] = f"quantile_cont({x}, {levels}) FILTER (WHERE {sample})"
         if role in ("discrete", "categorical"):
             m[k + "histogram"] = Subquery(f"SELECT histogram({q}) FROM {{table}}")
         if role == "temporal":
@@ -251,7 +283,7 @@ def build_profile(data: Any, *, threads: int | None = None) -> TableProfile:
     with Engine(threads=threads) as engine:
         table = engine.add("data", data)
         plan = plan_profile(engine, table)
-        return profile_from_values(table, plan, engine.aggregate(table, profile_metrics(table, plan)))
+        return profile_from_values(table, plan, engine.aggregate(table, profile_metrics(table, plan), plan.derived))
 
 
 # -- helpers -----------------------------------------------------------------------------------------------

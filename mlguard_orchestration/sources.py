@@ -285,13 +285,19 @@ class Engine:
         except _READ_ERRORS as exc:
             raise _engine_error(exc, table.source if table else "the guard's query") from exc
 
-    def aggregate(self, table: Table, exprs: dict[str, str | Subquery]) -> dict[str, Any]:
+    def aggregate(self, table: Table, exprs: dict[str, str | Subquery],
+                  derived: dict[str, str] | None = None) -> dict[str, Any]:
         """Compute every aggregate in `exprs` in ONE statement: one streaming scan of `table` for the plain
-        aggregates, plus one single-column scan per Subquery; returns {key: value}."""
+        aggregates, plus one single-column scan per Subquery; returns {key: value}. `derived` adds per-row
+        columns ({name: SQL}) that the aggregates may use, computed once per row."""
         keys = list(exprs)
         if not keys:
             return {}
         rendered = {k: e.render(table) if isinstance(e, Subquery) else e for k, e in exprs.items()}
         select = ", ".join(f"{rendered[k]} AS {ident('m' + str(i))}" for i, k in enumerate(keys))
-        row = self.sql(f"SELECT {select} FROM {table.ref}", table=table)[0]
+        source = table.ref
+        if derived:
+            extra = ", ".join(f"{expr} AS {ident(name)}" for name, expr in derived.items())
+            source = f"(SELECT *, {extra} FROM {table.ref}) AS {ident('scan')}"
+        row = self.sql(f"SELECT {select} FROM {source}", table=table)[0]
         return dict(zip(keys, row))

@@ -11,14 +11,14 @@ than its aggregates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from mlguard_orchestration.errors import SpecError
-from mlguard_orchestration.profile import TableProfile
+from mlguard_orchestration.profile import ProfilePlan, TableProfile
 from mlguard_orchestration.report import Cause, Finding, Severity
 from mlguard_orchestration.sources import Engine, Subquery, Table
 
@@ -27,7 +27,7 @@ from mlguard_orchestration.sources import Engine, Subquery, Table
 class RunOptions:
     """Per-run settings shared by all checks."""
 
-    logical_date: datetime | None = None
+    logical_date: datetime | None = None  # the run's logical date; the guard sets it to now when not given
     sample_values: bool = False  # put a few raw values into evidence (off by default: data may be sensitive)
     redact: bool = False  # with sample_values: replace each value by a short hash
 
@@ -41,7 +41,7 @@ class TableContext:
     reference: TableProfile | None
     options: RunOptions
     profile: TableProfile | None = None
-    _extra: dict[str, Any] = field(default_factory=dict)
+    plan: ProfilePlan | None = None  # how this table is scanned (set before checks declare their metrics)
 
     def require_reference(self, check: str) -> TableProfile:
         if self.reference is None:

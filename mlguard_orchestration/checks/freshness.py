@@ -74,8 +74,8 @@ class Freshness(ScanCheck):
         return f"freshness:{self.column}:{self.timezone}:{what}"
 
     def _now(self, ctx: TableContext) -> datetime:
-        """The logical date in naive UTC, fixed once per run (so metrics and evaluation agree)."""
-        return ctx._extra.setdefault("freshness:now", to_utc_naive(ctx.options.logical_date))
+        """The logical date in naive UTC (the guard fixes it once per run, so metrics and evaluation agree)."""
+        return to_utc_naive(ctx.options.logical_date)
 
     def metrics(self, ctx: TableContext) -> dict[str, str]:
         col = ctx.table.column(self.column)
