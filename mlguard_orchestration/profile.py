@@ -227,7 +227,9 @@ def profile_metrics(table: Table, plan: ProfilePlan) -> dict[str, str | Subquery
         col = table.columns[name]
         q, k = ident(name), f"p:{name}:"
         m[k + "count"] = f"count({q})"
-        if role != "other" and col.kind != "float":  # a continuous float's distinct count says little
+        # A distinct estimate only where nothing better comes for free: categorical columns get an exact count
+        # from their value histogram, exact-counted keys their exact count; floats and timestamps need none.
+        if role in ("numeric", "text") and col.kind != "float" and not exact:
             m[k + "distinct"] = f"approx_count_distinct({q})"
         if exact:
             m[k + "exact_distinct"] = exact_distinct_metric(table, plan, name)
@@ -273,7 +275,8 @@ def profile_from_values(table: Table, plan: ProfilePlan, v: dict[str, Any]) -> T
             min_length=_opt_int(v.get(k + "min_length")), max_length=_opt_int(v.get(k + "max_length")),
         )
         if k + "histogram" in v:
-            prof = prof.model_copy(update=_categories(v[k + "histogram"] or {}))
+            hist = v[k + "histogram"] or {}
+            prof = prof.model_copy(update={**_categories(hist), "distinct": len(hist), "distinct_exact": True})
         cols[name] = prof
     return TableProfile(rows=rows, columns=cols, source=table.source)
 
