@@ -312,25 +312,30 @@ def floor_query(path: str, ref: dict[str, Any], id_bounds: tuple[int, int]) -> s
 
     (u_lo, u_hi), (a_lo, a_hi), (s_lo, s_hi) = bounds("user_id"), bounds("amount"), bounds("score")
     q = f"quantile_cont(X, {levels}) FILTER (WHERE s)"
+
+    def moments(x: str, name: str) -> list[str]:  # mean/std from sums around the reference mean
+        d = f"({x} - {float(cols[name]['mean'])!r})"
+        return [f"count({x})", f"sum({d})", f"sum({d} * {d})"]
+
     sel = ["count(*)",
            "count(id)", f"bit_count(bitstring_agg(id, {id_bounds[0]}, {id_bounds[1]}))",
-           "min(id::DOUBLE)", "max(id::DOUBLE)", "avg(id::DOUBLE)", "stddev_samp(id::DOUBLE)",
+           "min(id)", "max(id)", *moments("id::DOUBLE", "id"),
            q.replace("X", "id::DOUBLE"),
-           "count(user_id)", "approx_count_distinct(user_id)", "min(user_id::DOUBLE)", "max(user_id::DOUBLE)",
-           "avg(user_id::DOUBLE)", "stddev_samp(user_id::DOUBLE)", q.replace("X", "user_id::DOUBLE"),
+           "count(user_id)", "approx_count_distinct(user_id)", "min(user_id)", "max(user_id)",
+           *moments("user_id::DOUBLE", "user_id"), q.replace("X", "user_id::DOUBLE"),
            f"histogram(user_id::DOUBLE, {edges('user_id')}) FILTER (WHERE s)",
            f"count_if(user_id::DOUBLE < {u_lo!r} OR user_id::DOUBLE > {u_hi!r})",
            "count(event_time)", "min(epoch(event_time))",
            "max(epoch(event_time))", q.replace("X", "epoch(event_time)")]
     for c, f, lo, hi in (("amount", "fa", a_lo, a_hi), ("score", "fs", s_lo, s_hi)):
         sel += [f"count({c})", f"count_if(isnan({c}))", f"count_if(isinf({c}))", f"min({f})", f"max({f})",
-                f"avg({f})", f"stddev_samp({f})", q.replace("X", f),
+                *moments(f, c), q.replace("X", f),
                 f"histogram({f}, {edges(c)}) FILTER (WHERE s AND {f} IS NOT NULL)",
                 f"count_if({c}::DOUBLE < {lo!r} OR {c}::DOUBLE > {hi!r})"]
     for c in ("plan", "country"):
         sel += [f"count({c})", f"(SELECT histogram({c}) FROM {t})"]
-    sel += ["count(label)", "min(label::DOUBLE)", "max(label::DOUBLE)",
-            "avg(label::DOUBLE)", "stddev_samp(label::DOUBLE)", q.replace("X", "label::DOUBLE"),
+    sel += ["count(label)", "min(label)", "max(label)", *moments("label::DOUBLE", "label"),
+            q.replace("X", "label::DOUBLE"),
             f"(SELECT histogram(label) FROM {t})"]
     sample = f"random() < {frac!r}" if frac < 1 else "TRUE"
     derived = (f"SELECT *, {sample} AS s, CASE WHEN isfinite(amount) THEN amount::DOUBLE END AS fa, "

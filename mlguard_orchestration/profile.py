@@ -42,6 +42,10 @@ class ProfilePlan(BaseModel):
     sample_column: str = Field("", description="Derived boolean: the row is in the quantile sample.")
     finite_columns: dict[str, str] = Field(default_factory=dict,
                                            description="{float column: derived column holding only finite values}")
+    centers: dict[str, float] = Field(default_factory=dict,
+                                      description="A typical value per numeric column (reference or head-sample "
+                                                  "mean): mean and variance come from sums around it, which is "
+                                                  "cheaper than avg/stddev and numerically stable.")
 
     def value(self, name: str) -> str:
         """The column as DOUBLE with NaN/±Inf as NULL (computed once per row for float columns)."""
@@ -146,13 +150,27 @@ def plan_profile(engine: Engine, table: Table, reference: TableProfile | None = 
             roles[name] = ("other", False)
         else:
             unknown.append(name)
+    centers: dict[str, float] = {}
     if unknown:
-        sel = ", ".join(f"count({ident(c)}), count(DISTINCT {ident(c)})" for c in unknown)
+
+        def head_mean(c: str) -> str:
+            if table.columns[c].kind not in NUMERIC_KINDS:
+                return "NULL"
+            x = f"{ident(c)}::DOUBLE"
+            return f"avg({x}) FILTER (WHERE isfinite({x}))"
+
+        sel = ", ".join(f"count({ident(c)}), count(DISTINCT {ident(c)}), {head_mean(c)}" for c in unknown)
         head = f"(SELECT * FROM {table.ref} LIMIT {HEAD_ROWS})"
         row = engine.sql(f"SELECT {sel} FROM {head}", table=table)[0]
         for i, name in enumerate(unknown):
-            nonnull, distinct = row[2 * i], row[2 * i + 1]
+            nonnull, distinct, mean = row[3 * i: 3 * i + 3]
             roles[name] = _role_from_head(table.columns[name].kind, nonnull, distinct)
+            if mean is not None:
+                centers[name] = float(mean)
+    for name in table.columns:
+        ref_col = reference.columns.get(name) if reference else None
+        if ref_col is not None and ref_col.mean is not None and name not in centers:
+            centers[name] = ref_col.mean
     roles = {n: (role, flag or n in exact) for n, (role, flag) in roles.items()}
     # Rows size the quantile sample; integer bounds let an exact distinct count use a bitmap. Both come from
     # parquet metadata or one cheap pass over the few columns involved.
@@ -183,7 +201,7 @@ def plan_profile(engine: Engine, table: Table, reference: TableProfile | None = 
             q = ident(name)
             derived[finite[name]] = f"CASE WHEN isfinite({q}) THEN {q}::DOUBLE END"
     return ProfilePlan(roles=roles, sample_fraction=fraction, bounds=bounds, derived=derived,
-                       sample_column=sample, finite_columns=finite)
+                       sample_column=sample, finite_columns=finite, centers=centers)
 
 
 def _kind_family(kind: str) -> str:
@@ -238,10 +256,14 @@ def profile_metrics(table: Table, plan: ProfilePlan) -> dict[str, str | Subquery
             if col.kind == "float":
                 m[k + "nan"] = f"count_if(isnan({q}))"
                 m[k + "inf"] = f"count_if(isinf({q}))"
-            m[k + "min"] = f"min({x})"
-            m[k + "max"] = f"max({x})"
-            m[k + "mean"] = f"avg({x})"
-            m[k + "std"] = f"stddev_samp({x})"
+            raw = q if col.kind in ("integer", "decimal") else x  # min/max of the raw column skip a cast per row
+            m[k + "min"] = f"min({raw})"
+            m[k + "max"] = f"max({raw})"
+            c = plan.centers.get(name, 0.0)
+            d = f"({x} - {c!r})"
+            m[k + "n"] = f"count({x})"
+            m[k + "s1"] = f"sum({d})"
+            m[k + "s2"] = f"sum({d} * {d})"
             m[k + "quantiles"] = f"quantile_cont({x}, {levels}) FILTER (WHERE {sample})"
         if role in ("discrete", "categorical"):
             m[k + "histogram"] = Subquery(f"SELECT histogram({q}) FROM {{table}}")
@@ -269,8 +291,9 @@ def profile_from_values(table: Table, plan: ProfilePlan, v: dict[str, Any]) -> T
             distinct=int(exact_distinct) if exact_distinct is not None else _opt_int(v.get(k + "distinct")),
             distinct_exact=exact_distinct is not None,
             unique=bool(exact and exact_distinct is not None and nonnull > 0 and exact_distinct == nonnull),
-            min=_num(v.get(k + "min")), max=_num(v.get(k + "max")), mean=_num(v.get(k + "mean")),
-            std=_num(v.get(k + "std")), quantiles=_quantiles(v.get(k + "quantiles"), v.get(k + "min"), v.get(k + "max")),
+            min=_num(v.get(k + "min")), max=_num(v.get(k + "max")),
+            **_moments(v.get(k + "n"), v.get(k + "s1"), v.get(k + "s2"), plan.centers.get(name, 0.0)),
+            quantiles=_quantiles(v.get(k + "quantiles"), v.get(k + "min"), v.get(k + "max")),
             nan=int(v.get(k + "nan") or 0), inf=int(v.get(k + "inf") or 0),
             min_length=_opt_int(v.get(k + "min_length")), max_length=_opt_int(v.get(k + "max_length")),
         )
@@ -316,6 +339,16 @@ def _num(x: Any) -> float | None:
         return None
     f = float(x)
     return f if math.isfinite(f) else None
+
+
+def _moments(n: Any, s1: Any, s2: Any, center: float) -> dict[str, float | None]:
+    """Mean and sample standard deviation from the sums of (x - center) and its square."""
+    if not n or s1 is None or s2 is None:
+        return {"mean": None, "std": None}
+    n, s1, s2 = int(n), float(s1), float(s2)
+    mean = center + s1 / n
+    std = math.sqrt(max(s2 - s1 * s1 / n, 0.0) / (n - 1)) if n > 1 else None
+    return {"mean": _num(mean), "std": _num(std) if std is not None else None}
 
 
 def _opt_int(x: Any) -> int | None:
