@@ -60,6 +60,7 @@ demo: .venv
 
 test: .venv
 	@mkdir -p "$(AIRFLOW_HOME)"
+	$(VPY) -m ruff check .
 	$(VPY) -m pytest -q -p no:cacheprovider
 
 bench: .venv

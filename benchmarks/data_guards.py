@@ -229,14 +229,8 @@ def part_suite(args: argparse.Namespace) -> None:
 # -- the floor: one hand-written aggregate query (a child) ------------------------------------------------
 
 
-def naive_query(path: str, ref: dict[str, Any]) -> str:
-    """For context: the same statistics as ONE plain aggregate (count(DISTINCT), value histograms and
-    per-column sampling all in the one scan), the way one would first write it. DuckDB then holds the scanned
-    columns in memory (~1.2 GB at 10M rows) and evaluates the sampling filter per column."""
-    cols = ref["columns"]
-    frac = min(1.0, QUANTILE_SAMPLE / max(int(ref["rows"]), 1))
-    sample = f"random() < {frac!r}" if frac < 1 else "TRUE"
-    levels = "[" + ", ".join(repr(x) for x in QUANTILE_LEVELS) + "]"
+def _reference_bins(cols: dict[str, Any]) -> tuple[Any, Any]:
+    """The drift bins (the reference's quantile edges) and widened range bounds, as the default suite has them."""
 
     def edges(name: str) -> str:
         cum: dict[float, float] = {}
@@ -249,6 +243,20 @@ def naive_query(path: str, ref: dict[str, Any]) -> str:
         span = (hi - lo) or abs(hi) or 1.0
         low = lo - RANGE_MARGIN * span
         return (max(low, 0.0) if lo >= 0 else low), hi + RANGE_MARGIN * span
+
+    return edges, bounds
+
+
+def naive_query(path: str, ref: dict[str, Any]) -> str:
+    """For context: the same statistics as ONE plain aggregate (count(DISTINCT), value histograms and
+    per-column sampling all in the one scan), the way one would first write it. DuckDB then holds the scanned
+    columns in memory (~1.2 GB at 10M rows) and evaluates the sampling filter per column."""
+    cols = ref["columns"]
+    frac = min(1.0, QUANTILE_SAMPLE / max(int(ref["rows"]), 1))
+    sample = f"random() < {frac!r}" if frac < 1 else "TRUE"
+    levels = "[" + ", ".join(repr(x) for x in QUANTILE_LEVELS) + "]"
+
+    edges, bounds = _reference_bins(cols)
 
     (u_lo, u_hi), (a_lo, a_hi), (s_lo, s_hi) = bounds("user_id"), bounds("amount"), bounds("score")
     sel = [
@@ -298,17 +306,7 @@ def floor_query(path: str, ref: dict[str, Any], id_bounds: tuple[int, int]) -> s
     levels = "[" + ", ".join(repr(x) for x in QUANTILE_LEVELS) + "]"
     t = f"read_parquet({sql_str(path)})"
 
-    def edges(name: str) -> str:
-        cum: dict[float, float] = {}
-        for v, lvl in zip(cols[name]["quantiles"], QUANTILE_LEVELS):
-            cum[v] = lvl
-        return "[" + ", ".join(repr(float(e)) for e in sorted(cum)[:-1]) + "]"
-
-    def bounds(name: str) -> tuple[float, float]:
-        lo, hi = cols[name]["min"], cols[name]["max"]
-        span = (hi - lo) or abs(hi) or 1.0
-        low = lo - RANGE_MARGIN * span
-        return (max(low, 0.0) if lo >= 0 else low), hi + RANGE_MARGIN * span
+    edges, bounds = _reference_bins(cols)
 
     (u_lo, u_hi), (a_lo, a_hi), (s_lo, s_hi) = bounds("user_id"), bounds("amount"), bounds("score")
     q = f"quantile_cont(X, {levels}) FILTER (WHERE s)"

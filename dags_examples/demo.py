@@ -26,7 +26,7 @@ WORK = ROOT / ".mlguard" / "demo"
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mlguard_orchestration.cli", *args], text=True,
-                          capture_output=True, env={**os.environ, "COLUMNS": "140"})
+                          capture_output=True, check=False, env={**os.environ, "COLUMNS": "140"})
 
 
 def cli_runner(show: bool):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +62,8 @@ class Guard:
     def from_spec(cls, spec: GuardSpec | str | os.PathLike[str] | Mapping[str, Any], **overrides: Any) -> Guard:
         """Build a guard from a spec file (YAML/JSON), a dict, or a GuardSpec; keyword overrides win."""
         s = spec if isinstance(spec, GuardSpec) else load_spec(spec)
-        kwargs: dict[str, Any] = dict(checks=s.checks, default_suite=s.default_suite, label=s.label, reference=s.reference,
-                                      store=s.store, sample_values=s.sample_values)
+        kwargs: dict[str, Any] = {"checks": s.checks, "default_suite": s.default_suite, "label": s.label,
+                                  "reference": s.reference, "store": s.store, "sample_values": s.sample_values}
         kwargs.update({k: v for k, v in overrides.items() if v is not None})
         return cls(overrides.pop("name", None) or s.name, **{k: v for k, v in kwargs.items() if k != "name"})
 
@@ -73,7 +73,7 @@ class Guard:
 
         On pass or warn, each table's profile becomes the new reference in the store (when `promote`)."""
         started = time.perf_counter()
-        options = RunOptions(logical_date=logical_date or datetime.now(timezone.utc),
+        options = RunOptions(logical_date=logical_date or datetime.now(UTC),
                              sample_values=self.sample_values, redact=self.redact)
         findings: list[Finding] = []
         summaries: dict[str, TableSummary] = {}

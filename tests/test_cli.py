@@ -14,7 +14,7 @@ import pytest
 
 def mlguard(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mlguard_orchestration.cli", *args], capture_output=True,
-                          text=True, env={"COLUMNS": "160", "PATH": ""})
+                          check=False, text=True, env={"COLUMNS": "160", "PATH": ""})
 
 
 @pytest.fixture(scope="module")

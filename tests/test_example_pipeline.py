@@ -55,5 +55,4 @@ def test_each_planted_bug_stops_at_the_right_guard(bug: str, references: dict[st
     report = result.report
     assert report is not None and report.status == "fail"
     assert code in {f.code for f in report.findings}, [f.code for f in report.findings]
-    if top_cause is not None:
-        assert report.top_cause is not None and report.top_cause.code == top_cause, report.headline()
+    assert report.top_cause is not None and report.top_cause.code == top_cause, report.headline()

@@ -40,6 +40,7 @@ print("core-ok")
 
 
 def test_core_imports_and_runs_without_airflow_prefect_or_torch() -> None:
-    proc = subprocess.run([sys.executable, "-c", _PROBE.format(blocked=BLOCKED)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", _PROBE.format(blocked=BLOCKED)], capture_output=True, text=True,
+                          check=False)
     assert proc.returncode == 0, proc.stderr
     assert "core-ok" in proc.stdout

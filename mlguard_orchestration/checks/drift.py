@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from mlguard_orchestration._sql import literal_list
 from mlguard_orchestration.checks.base import ScanCheck, TableContext, rate
 from mlguard_orchestration.diagnose.drift import category_causes, distribution_causes
-from mlguard_orchestration.profile import QUANTILE_LEVELS, ColumnProfile, category_key
+from mlguard_orchestration.profile import QUANTILE_LEVELS, ColumnProfile
 from mlguard_orchestration.report import Finding, Severity
 from mlguard_orchestration.sources import NUMERIC_KINDS
 
@@ -32,7 +32,7 @@ class _ReferenceCheck(ScanCheck):
 
     columns_: list[str] | None = Field(None, alias="columns")
     needs_reference: ClassVar[bool] = True
-    model_config = {**ScanCheck.model_config, "populate_by_name": True}
+    model_config = ConfigDict(**ScanCheck.model_config, populate_by_name=True)
 
     _as_list = field_validator("columns_", mode="before")(classmethod(lambda cls, v: _as_list(v)))
 
@@ -281,4 +281,4 @@ def _share_evidence(batch: ColumnProfile, ref: ColumnProfile) -> dict[str, Any]:
             "columns_of_pairs": ["batch", "reference"]}
 
 
-__all__ = ["Drift", "NullRateDrift", "UnseenCategories", "LabelDrift", "psi", "js_distance", "category_key"]
+__all__ = ["Drift", "LabelDrift", "NullRateDrift", "UnseenCategories", "js_distance", "psi"]

@@ -148,7 +148,7 @@ class TrainTestOverlap(QueryCheck):
         else:
             causes = [cause("cause.rows_copied_across_split",
                             f"{shared_distinct:,} distinct rows of train reappear in test while neither side "
-                            "repeats rows itself: rows were copied after the split", 0.7)]
+                            "repeats rows itself: rows were copied after the split", 0.9)]
         return [self.finding("leakage.row_overlap", msg, table=self.test, columns=cols[:50], value=round(share, 6),
                              threshold=self.max_rate, evidence=evidence, causes=causes)]
 
@@ -217,7 +217,7 @@ class GroupOverlap(QueryCheck):
                                        "test_rows_with_null_group": test_rows - grouped_rows},
                              causes=[cause("cause.row_level_split",
                                            f"{share:.0%} of the test set's {what} values were also sent to train: "
-                                           "rows were split, not entities", 0.6 + 0.3 * min(share * 5, 1.0))])]
+                                           "rows were split, not entities", 0.5 + 0.3 * min(share * 5, 1.0))])]
 
 
 # -- target leakage ---------------------------------------------------------------------------------------

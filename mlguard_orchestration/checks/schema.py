@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+import duckdb
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mlguard_orchestration._sql import ident, literal, literal_list
 from mlguard_orchestration.checks.base import ScanCheck, TableContext, cause, rate
@@ -56,7 +57,7 @@ class Schema(ScanCheck):
     columns_: dict[str, LogicalType | None] = Field(alias="columns")
     allow_extra: bool = True
 
-    model_config = {**ScanCheck.model_config, "populate_by_name": True}
+    model_config = ConfigDict(**ScanCheck.model_config, populate_by_name=True)
 
     @field_validator("columns_", mode="before")
     @classmethod
@@ -243,7 +244,7 @@ class Pattern(ScanCheck):
         q = ctx.table.column(self.column).q
         try:
             ctx.engine.con.execute(f"SELECT regexp_full_match('', {literal(self.regex)})")
-        except Exception as exc:  # duckdb reports RE2 syntax errors here
+        except duckdb.Error as exc:  # duckdb reports RE2 syntax errors here
             raise SpecError(f"pattern for {self.column!r} is not a valid regular expression: {exc}") from None
         return {self._key(): f"count_if(NOT regexp_full_match({q}::VARCHAR, {literal(self.regex)}))"}
 
@@ -266,7 +267,7 @@ class Unique(ScanCheck):
     columns_: list[str] = Field(alias="columns", min_length=1)
     max_duplicate_rate: float = Field(0.0, ge=0.0, le=1.0)
 
-    model_config = {**ScanCheck.model_config, "populate_by_name": True}
+    model_config = ConfigDict(**ScanCheck.model_config, populate_by_name=True)
 
     @field_validator("columns_", mode="before")
     @classmethod

@@ -20,8 +20,8 @@ def _cause_lines(f: Finding, bullet: str) -> list[str]:
 
 
 def to_text(report: Report, max_findings: int = 10) -> str:
-    out = [f"{_ICON[report.status]} guard {report.guard!r}: {report.checks_run} checks, "
-           f"{len(report.findings)} finding(s), {report.duration_s:.2f}s"]
+    out = [(f"{_ICON[report.status]} guard {report.guard!r}: {report.checks_run} checks, "
+            f"{len(report.findings)} finding(s), {report.duration_s:.2f}s")]
     for name, t in report.tables.items():
         out.append(f"  table {name}: {t.rows if t.rows is not None else '?'} rows from {t.source}")
     if report.error:
