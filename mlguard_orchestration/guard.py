@@ -33,14 +33,17 @@ ReferenceArg = TableProfile | str | os.PathLike[str]
 
 
 class Guard:
-    """A named set of checks over one or more tables, with optional reference profiles."""
+    """A named set of checks over one or more tables, with optional reference profiles.
+
+    `default_suite` derives checks from each table's reference: True for every table, or a list of table
+    names."""
 
     def __init__(
         self,
         name: str,
         checks: Sequence[AnyCheck] = (),
         *,
-        default_suite: bool = False,
+        default_suite: bool | Sequence[str] = False,
         label: str | None = None,
         reference: ReferenceArg | Mapping[str, ReferenceArg] | None = None,
         store: ProfileStore | str | os.PathLike[str] | None = None,
@@ -88,7 +91,10 @@ class Guard:
                             for name, obj in sources.items()}
                 checks = list(self.checks)
                 if self.default_suite:
+                    suite_tables = set(contexts if self.default_suite is True else self.default_suite)
                     for name, ctx in contexts.items():
+                        if name not in suite_tables:
+                            continue
                         if ctx.reference is None:
                             notes.append(f"table {name!r} has no reference yet: the default suite starts on the "
                                          "next run, once this batch is promoted")

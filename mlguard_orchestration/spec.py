@@ -33,7 +33,7 @@ class GuardSpec(BaseModel):
 
     name: str = "guard"
     checks: list[AnyCheck] = Field(default_factory=list)
-    default_suite: bool = False
+    default_suite: bool | list[str] = False
     label: str | None = None
     reference: str | dict[str, str] | None = None
     store: str | None = None

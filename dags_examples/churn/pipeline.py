@@ -55,7 +55,7 @@ class PipelineConfig:
 def specs(config: PipelineConfig) -> dict[str, dict]:
     """The guard spec of each stage."""
     return {
-        "guard_extract": {"name": "churn_extract", "default_suite": True, "checks": [
+        "guard_extract": {"name": "churn_extract", "default_suite": ["features"], "checks": [
             {"kind": "schema", "table": "features", "columns": {
                 "user_id": "integer", "snapshot_date": "date", "monthly_spend_usd": "numeric", "plan": "string"}},
             {"kind": "null_rate", "table": "features", "column": "monthly_spend_usd", "max": 0.0},

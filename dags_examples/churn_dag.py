@@ -1,0 +1,115 @@
+"""The churn-model pipeline as an Airflow 3 DAG, with mlguard guards between the tasks.
+
+    configure → extract → guard_extract → guard_join → preprocess → guard_training → split → guard_split
+              → train → evaluate → register
+
+The `bug` param plants one bug at a time (see dags_examples.churn.pipeline.BUGS); the guard that must stop it
+fails its task, the downstream tasks never run, and the report is in XCom under "mlguard_report".
+Reference profiles are promoted into MLGUARD_STORE (default .mlguard/profiles) by every passing guard.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from airflow.sdk import DAG, Param, task
+
+from dags_examples.churn.pipeline import BUGS, PipelineConfig, write_specs
+from mlguard_orchestration.airflow import DataGuardOperator
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = Path(os.environ.get("MLGUARD_WORKDIR", ROOT / ".mlguard" / "runs"))
+STORE = os.environ.get("MLGUARD_STORE", str(ROOT / ".mlguard" / "profiles"))
+REGISTRY = Path(os.environ.get("MLGUARD_REGISTRY", ROOT / ".mlguard" / "registry"))
+DAG_ID = "mlguard_churn"
+
+
+def _pull(task_id: str, key: str) -> str:
+    return "{{ ti.xcom_pull(task_ids='" + task_id + "')['" + key + "'] }}"
+
+
+def build_dag() -> DAG:
+    """A fresh DAG object (Airflow's params are per object: tests build one per run)."""
+    with DAG(DAG_ID, schedule=None, catchup=False, tags=["mlguard", "example"],
+             params={"bug": Param("none", type="string", enum=["none", *BUGS],
+                                  description="Plant one bug to see which guard stops it.")},
+             default_args={"retries": 0}) as dag:
+
+        @task
+        def configure(params: dict | None = None, run_id: str | None = None) -> dict:
+            bug = None if (params or {}).get("bug", "none") == "none" else params["bug"]  # type: ignore[index]
+            config = PipelineConfig(bug=bug)
+            workdir = WORK / re.sub(r"[^A-Za-z0-9_.-]", "_", str(run_id))
+            specs = write_specs(config, workdir / "specs")
+            return {"bug": bug or "none", "workdir": str(workdir), "join_keys": config.join_keys,
+                    **{stage: str(path) for stage, path in specs.items()}}
+
+        @task
+        def extract(cfg: dict) -> dict:
+            from dags_examples.churn.data import extract as run_extract
+
+            paths = run_extract(Path(cfg["workdir"]) / "raw", seed=2, bug=None if cfg["bug"] == "none" else cfg["bug"])
+            return {name: str(p) for name, p in paths.items()}
+
+        guard_extract = DataGuardOperator(
+            task_id="guard_extract", spec=_pull("configure", "guard_extract"), store=STORE,
+            tables={"features": _pull("extract", "features"), "labels": _pull("extract", "labels")})
+        guard_join = DataGuardOperator(
+            task_id="guard_join", spec=_pull("configure", "guard_join"),
+            tables={"labels": _pull("extract", "labels"), "features": _pull("extract", "features")})
+
+        @task
+        def preprocess(cfg: dict, raw: dict) -> str:
+            from dags_examples.churn.data import preprocess as run_preprocess
+
+            return str(run_preprocess({k: Path(v) for k, v in raw.items()}, Path(cfg["workdir"]), cfg["join_keys"]))
+
+        guard_training = DataGuardOperator(
+            task_id="guard_training", spec=_pull("configure", "guard_training"),
+            tables={"training": "{{ ti.xcom_pull(task_ids='preprocess') }}"})
+
+        @task
+        def split(cfg: dict, training: str) -> dict:
+            from dags_examples.churn.data import split as run_split
+
+            bug = None if cfg["bug"] == "none" else cfg["bug"]
+            return {k: str(v) for k, v in run_split(Path(training), Path(cfg["workdir"]), bug=bug).items()}
+
+        guard_split = DataGuardOperator(
+            task_id="guard_split", spec=_pull("configure", "guard_split"),
+            tables={"train": _pull("split", "train"), "test": _pull("split", "test")})
+
+        @task
+        def train(cfg: dict, parts: dict) -> str:
+            from dags_examples.churn.model import train as fit
+
+            return str(fit(Path(parts["train"]), Path(cfg["workdir"]) / "model.json"))
+
+        @task
+        def evaluate(cfg: dict, parts: dict, model: str) -> dict:
+            from dags_examples.churn.model import evaluate as score
+
+            return score(Path(model), Path(parts["test"]), Path(cfg["workdir"]) / "metrics.json")
+
+        @task
+        def register(model: str, metrics: dict, run_id: str | None = None) -> str:
+            from dags_examples.churn.model import register as publish
+
+            return str(publish(Path(model), metrics, REGISTRY, re.sub(r"[^A-Za-z0-9_.-]", "_", str(run_id))))
+
+        cfg = configure()
+        raw = extract(cfg)
+        training = preprocess(cfg, raw)
+        parts = split(cfg, training)
+        model = train(cfg, parts)
+        metrics = evaluate(cfg, parts, model)
+        raw >> guard_extract >> guard_join >> training
+        training >> guard_training >> parts
+        parts >> guard_split >> model
+        register(model, metrics)
+    return dag
+
+
+dag = build_dag()

@@ -1,0 +1,35 @@
+"""Airflow 3 adapter: guard operators, a dataset-ready sensor (poke or deferrable), `@task.mlguard`, and a
+provider entry point. Thin by design: the core decides, this package translates (see `_report.py`).
+
+Names are imported lazily: Airflow loads `mlguard_orchestration.airflow.provider` while its own configuration
+is still initialising, so this package must not import Airflow until a name is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "XCOM_KEY": "_report", "GuardCheckFailed": "_report", "GuardSourceUnavailable": "_report",
+    "GuardSpecInvalid": "_report", "report_from_context": "_report",
+    "guarded_task": "decorators",
+    "DataGuardOperator": "operators", "DriftGuardOperator": "operators", "JoinGuardOperator": "operators",
+    "LeakageGuardOperator": "operators", "RowCountGuardOperator": "operators", "SchemaGuardOperator": "operators",
+    "DatasetReadySensor": "sensors", "DatasetReadyTrigger": "triggers",
+}
+__all__ = [  # noqa: RUF022 (same order as _WHERE)
+    "XCOM_KEY", "GuardCheckFailed", "GuardSourceUnavailable", "GuardSpecInvalid", "report_from_context",
+    "guarded_task", "DataGuardOperator", "DriftGuardOperator", "JoinGuardOperator", "LeakageGuardOperator",
+    "RowCountGuardOperator", "SchemaGuardOperator", "DatasetReadySensor", "DatasetReadyTrigger",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,25 @@
+"""What `airflow providers list` shows. Imported at provider discovery, so it imports nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def get_provider_info() -> dict[str, Any]:
+    from mlguard_orchestration import __version__
+
+    return {
+        "package-name": "mlguard-orchestration",
+        "name": "mlguard",
+        "description": "Data and training guards that stop a broken ML pipeline at the task where it broke, "
+                       "with a diagnosis.",
+        "versions": [__version__],
+        "integrations": [{"integration-name": "mlguard", "tags": ["software"]}],
+        "operators": [{"integration-name": "mlguard",
+                       "python-modules": ["mlguard_orchestration.airflow.operators"]}],
+        "sensors": [{"integration-name": "mlguard", "python-modules": ["mlguard_orchestration.airflow.sensors"]}],
+        "triggers": [{"integration-name": "mlguard",
+                      "python-modules": ["mlguard_orchestration.airflow.triggers"]}],
+        "task-decorators": [{"name": "mlguard",
+                             "class-name": "mlguard_orchestration.airflow.decorators.guarded_task"}],
+    }
