@@ -35,7 +35,7 @@ export AIRFLOW_HOME := $(CURDIR)/.airflow
 
 CHECK_PY311 = -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'
 
-.PHONY: .venv demo test bench lock clean check-python
+.PHONY: .venv demo demo-cli test bench lock clean check-python docker-install-check
 
 check-python:
 	@test -n "$(BOOT_PYTHON)" || { echo "error: neither python3.11 nor python3 found on PATH" >&2; exit 1; }
@@ -58,10 +58,21 @@ $(STAMP): $(LOCK) pyproject.toml
 demo: .venv
 	$(VPY) -m dags_examples.demo
 
+demo-cli: .venv
+	$(VPY) -m dags_examples.cli_demo
+
 test: .venv
 	@mkdir -p "$(AIRFLOW_HOME)"
 	$(VPY) -m ruff check .
 	$(VPY) -m pytest -q -p no:cacheprovider
+
+# docker/install.sh is what the Airflow image runs; images cannot be pulled here, so CI runs the same script
+# against a fresh venv holding the pinned Airflow (a stand-in for the image's environment).
+docker-install-check: .venv
+	rm -rf .ci-airflow
+	$(UV) venv --quiet --python $(VPY) .ci-airflow
+	$(UV) pip sync --quiet --python .ci-airflow/bin/python $(UV_FIND_LINKS) $(LOCK) requirements/venv-tools.txt
+	PYTHON=.ci-airflow/bin/python bash docker/install.sh .
 
 bench: .venv
 	$(VPY) benchmarks/data_guards.py

@@ -65,6 +65,18 @@ def publish(report: Report, context: Any, log: logging.Logger | Any) -> Report:
     return report
 
 
+def read_report(dag_run: Any, task_id: str) -> Report | None:
+    """A guard task's report as stored in the metadata DB, from outside any task (a notebook, a test,
+    `dag.test()`'s returned DagRun)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id,
+                                                 key=XCOM_KEY)).first()
+        return None if row is None else Report.model_validate(XComModel.deserialize_value(row))
+
+
 def report_from_context(context: Any) -> Report | None:
     """The guard's report from a task's context — for `on_failure_callback`s and downstream tasks.
 

@@ -34,13 +34,6 @@ def states(dag_run):  # type: ignore[no-untyped-def]
 
 def xcom_report(dag_run, task_id: str):  # type: ignore[no-untyped-def]
     """The guard's report as stored in the metadata DB (not as held in memory)."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
+    from mlguard_orchestration.airflow import read_report
 
-    from mlguard_orchestration.airflow import XCOM_KEY
-    from mlguard_orchestration.report import Report
-
-    with create_session() as session:
-        row = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id,
-                                                 key=XCOM_KEY)).first()
-        return None if row is None else Report.model_validate(XComModel.deserialize_value(row))
+    return read_report(dag_run, task_id)
