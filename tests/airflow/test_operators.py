@@ -152,3 +152,39 @@ def test_provider_is_discoverable() -> None:
     out = subprocess.run([sys.executable, "-m", "airflow", "providers", "list"], capture_output=True, text=True,
                          check=False)
     assert "mlguard-orchestration" in out.stdout, out.stderr[-2000:]
+
+
+def test_sql_through_an_airflow_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    db = tmp_path / "warehouse.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE sales (day TEXT, amount REAL)")
+        con.executemany("INSERT INTO sales VALUES (?, ?)", [("2026-11-01", 10.0), ("2026-11-01", 12.5),
+                                                           ("2026-11-02", None)])
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", f'{{"conn_type": "sqlite", "host": "{db}"}}')
+    with _dag("t_sql", params={"day": "2026-11-01"}) as dag:
+        for task_id, day in (("good_day", "{{ params.day }}"), ("bad_day", "2026-11-02")):
+            DataGuardOperator(task_id=task_id, checks=[mg.RowCount(min=1), mg.NullRate(column="amount")],
+                              tables={"data": {"sql": f"SELECT * FROM sales WHERE day = '{day}'",
+                                               "conn_id": "warehouse"}})
+    run = register(dag).test()
+    assert states(run) == {"good_day": "success", "bad_day": "failed"}
+    assert xcom_report(run, "good_day").tables["data"].rows == 2
+    assert xcom_report(run, "bad_day").findings[0].code == "schema.null_rate"
+
+
+def test_xcom_source_and_warnings_pass_the_task() -> None:
+    with _dag("t_xcom") as dag:
+
+        @task
+        def produce() -> pd.DataFrame:
+            return pd.DataFrame({"x": [1.0, None, 3.0]})
+
+        guard = DataGuardOperator(task_id="guard", tables={"data": {"xcom": "produce"}},
+                                  checks=[mg.NullRate(column="x", severity="warn")])
+        produce() >> guard
+    run = register(dag).test()
+    assert states(run)["guard"] == "success"  # warn: visible, not blocking
+    report = xcom_report(run, "guard")
+    assert report.status == "warn" and report.findings[0].severity == "warn"
