@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,6 +34,13 @@ from mlguard_orchestration.spec import GuardSpec
 from mlguard_orchestration.store import ProfileStore
 
 
+def default_store() -> str:
+    """Where references live when neither the operator nor its spec says: $MLGUARD_STORE, else
+    $AIRFLOW_HOME/mlguard/profiles. With several workers, point MLGUARD_STORE at shared object storage."""
+    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    return os.environ.get("MLGUARD_STORE") or os.path.join(home, "mlguard", "profiles")
+
+
 class DataGuardOperator(BaseOperator):
     """Run a guard — checks and/or a spec file, optionally against reference profiles — over `tables`.
 
@@ -41,7 +49,8 @@ class DataGuardOperator(BaseOperator):
     :param checks: check objects or dicts (`{"kind": "null_rate", …}`).
     :param default_suite: derive checks from the reference of every table (True) or of the named ones.
     :param label_column: the label column, so the default suite also watches its distribution.
-    :param store: where references live (local path or fsspec URL); promoted only when the guard passes.
+    :param store: where references live (local path or fsspec URL; default `default_store()`); each table's
+        profile is promoted only when the guard passes.
     """
 
     template_fields: Sequence[str] = ("tables", "spec", "reference", "store", "guard_name")
@@ -77,6 +86,8 @@ class DataGuardOperator(BaseOperator):
             guard.reference = self.reference
         if self.store:
             guard.store = ProfileStore(self.store)
+        elif guard.store is None:
+            guard.store = ProfileStore(default_store())
         return guard
 
     def execute(self, context: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -188,3 +189,11 @@ def test_xcom_source_and_warnings_pass_the_task() -> None:
     assert states(run)["guard"] == "success"  # warn: visible, not blocking
     report = xcom_report(run, "guard")
     assert report.status == "warn" and report.findings[0].severity == "warn"
+
+
+def test_references_go_to_the_default_store_without_configuration(data: dict[str, Path]) -> None:
+    with _dag("t_default_store") as dag:
+        DataGuardOperator(task_id="guard", tables={"data": str(data["dir"] / "20261101.parquet")},
+                          guard_name="default_store_probe")
+    assert xcom_report(register(dag).test(), "guard").status == "pass"
+    assert mg.ProfileStore(os.environ["MLGUARD_STORE"]).load("default_store_probe") is not None
