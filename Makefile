@@ -72,7 +72,7 @@ docker-install-check: .venv
 	rm -rf .ci-airflow
 	$(UV) venv --quiet --python $(VPY) .ci-airflow
 	$(UV) pip sync --quiet --python .ci-airflow/bin/python $(UV_FIND_LINKS) $(LOCK) requirements/venv-tools.txt
-	PYTHON=.ci-airflow/bin/python bash docker/install.sh .
+	PYTHON=.ci-airflow/bin/python bash docker/install.sh ".[torch]"
 
 bench: .venv
 	$(VPY) benchmarks/data_guards.py

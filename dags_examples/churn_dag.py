@@ -17,7 +17,7 @@ from pathlib import Path
 from airflow.sdk import DAG, Param, task
 
 from dags_examples.churn.pipeline import BUGS, PipelineConfig, write_specs
-from mlguard_orchestration.airflow import DataGuardOperator
+from mlguard_orchestration.airflow import DataGuardOperator, training_task
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(os.environ.get("MLGUARD_WORKDIR", ROOT / ".mlguard" / "runs"))
@@ -81,11 +81,12 @@ def build_dag() -> DAG:
             task_id="guard_split", spec=_pull("configure", "guard_split"),
             tables={"train": _pull("split", "train"), "test": _pull("split", "test")})
 
-        @task
-        def train(cfg: dict, parts: dict) -> str:
+        @training_task
+        def train(cfg: dict, parts: dict, guard=None) -> str:  # type: ignore[no-untyped-def]
             from dags_examples.churn.model import train as fit
 
-            return str(fit(Path(parts["train"]), Path(cfg["workdir"]) / "model.json"))
+            bug = None if cfg["bug"] == "none" else cfg["bug"]
+            return str(fit(Path(parts["train"]), Path(cfg["workdir"]) / "model.pt", guard, bug=bug))
 
         @task
         def evaluate(cfg: dict, parts: dict, model: str) -> dict:

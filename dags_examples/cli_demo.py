@@ -17,7 +17,8 @@ from datetime import date
 from pathlib import Path
 
 from dags_examples.churn.data import extract
-from dags_examples.churn.pipeline import BUGS, PipelineConfig, run_pipeline
+from dags_examples.churn.pipeline import DATA_BUGS as BUGS
+from dags_examples.churn.pipeline import PipelineConfig, run_pipeline
 from mlguard_orchestration.report import Report
 
 ROOT = Path(__file__).resolve().parent.parent

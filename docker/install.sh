@@ -3,7 +3,7 @@
 # already has Airflow — without moving a single package Airflow brought: everything installed is frozen into a
 # constraints file first, so pip can only add what is missing (duckdb, pyarrow, …).
 #
-#   docker/install.sh SOURCE_DIR            # uses `python` on PATH, or $PYTHON
+#   docker/install.sh SOURCE_DIR[EXTRAS]    # uses `python` on PATH, or $PYTHON
 #
 # The Dockerfile runs this; so does CI (`make docker-install-check`), against a venv built from
 # requirements/lock.txt, because Docker images cannot be pulled on our machines.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dags_examples.churn.data import extract
-from dags_examples.churn.pipeline import BUGS, EXPECTED, PipelineConfig, run_pipeline
+from dags_examples.churn.pipeline import DATA_BUGS, EXPECTED, PipelineConfig, run_pipeline
 from mlguard_orchestration import Guard, build_profile
 from mlguard_orchestration.report import Report
 
@@ -47,7 +47,7 @@ def test_clean_run_passes_every_guard(references: dict[str, Path], tmp_path: Pat
         s: [f.code for f in r.findings] for s, r in result.reports.items()}
 
 
-@pytest.mark.parametrize("bug", list(BUGS))
+@pytest.mark.parametrize("bug", list(DATA_BUGS))
 def test_each_planted_bug_stops_at_the_right_guard(bug: str, references: dict[str, Path], tmp_path: Path) -> None:
     stage, code, top_cause = EXPECTED[bug]
     result = run_pipeline(PipelineConfig(bug=bug), tmp_path, references, api_runner)

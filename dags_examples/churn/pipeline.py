@@ -14,7 +14,7 @@ import yaml
 
 from mlguard_orchestration.report import Report
 
-BUGS: dict[str, str] = {
+DATA_BUGS: dict[str, str] = {
     "wrong_join_key": "preprocess joins labels to features on user_id only (features have one row per snapshot)",
     "key_type_mismatch": "labels arrive with zero-padded string user ids",
     "timezone_shift": "feature timestamps are written in local time (UTC-5) but read as UTC",
@@ -24,6 +24,12 @@ BUGS: dict[str, str] = {
     "null_explosion": "a broken upstream join leaves 60% of tenure_months empty",
     "empty_extract": "the features partition filter matched nothing",
 }
+TRAINING_BUGS: dict[str, str] = {
+    "lr_too_high": "the learning rate is 500× too large",
+    "corrupt_sample": "a broken transform turns one training row's feature into +inf",
+    "labels_shuffled": "labels are shuffled separately from the features",
+}
+BUGS: dict[str, str] = {**DATA_BUGS, **TRAINING_BUGS}
 
 # Which guard stage must stop each bug, and the finding / top cause it must report.
 EXPECTED: dict[str, tuple[str, str, str]] = {
@@ -35,6 +41,10 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "unit_change": ("guard_extract", "drift.numeric", "cause.unit_change"),
     "null_explosion": ("guard_extract", "drift.null_rate", "cause.upstream_nulls"),
     "empty_extract": ("guard_extract", "volume.row_count", "cause.empty_extract"),
+    # caught by the training guard (the DAG's train task; the CLI pipeline has no training step)
+    "lr_too_high": ("train", "training.dead_units", "cause.learning_rate_too_high"),
+    "corrupt_sample": ("train", "training.non_finite_loss", "cause.corrupt_input_sample"),
+    "labels_shuffled": ("train", "training.loss_plateau", "cause.label_misalignment"),
 }
 
 STAGES = ("guard_extract", "guard_join", "guard_training", "guard_split")

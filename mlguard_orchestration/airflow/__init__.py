@@ -13,14 +13,14 @@ from typing import Any
 _WHERE = {
     "XCOM_KEY": "_report", "GuardCheckFailed": "_report", "GuardSourceUnavailable": "_report",
     "GuardSpecInvalid": "_report", "report_from_context": "_report", "read_report": "_report",
-    "guarded_task": "decorators",
+    "guarded_task": "decorators", "training_task": "training",
     "DataGuardOperator": "operators", "DriftGuardOperator": "operators", "JoinGuardOperator": "operators",
     "LeakageGuardOperator": "operators", "RowCountGuardOperator": "operators", "SchemaGuardOperator": "operators",
     "DatasetReadySensor": "sensors", "DatasetReadyTrigger": "triggers",
 }
 __all__ = [  # noqa: RUF022 (same order as _WHERE)
     "XCOM_KEY", "GuardCheckFailed", "GuardSourceUnavailable", "GuardSpecInvalid", "report_from_context", "read_report",
-    "guarded_task", "DataGuardOperator", "DriftGuardOperator", "JoinGuardOperator", "LeakageGuardOperator",
+    "guarded_task", "training_task", "DataGuardOperator", "DriftGuardOperator", "JoinGuardOperator", "LeakageGuardOperator",
     "RowCountGuardOperator", "SchemaGuardOperator", "DatasetReadySensor", "DatasetReadyTrigger",
 ]
 
