@@ -10,9 +10,9 @@ from typing import Any
 _WHERE = {
     "TrainingGuard": "guard", "GuardConfig": "config", "TrainingStopped": "guard",
     "locate_non_finite": "locate", "rank_causes": "causes", "preflight": "preflight",
-    "TrainingEvidence": "evidence",
+    "TrainingEvidence": "evidence", "GuardCallback": "lightning", "GuardTrainerCallback": "huggingface",
 }
-__all__ = ["GuardConfig", "TrainingEvidence", "TrainingGuard", "TrainingStopped", "locate_non_finite",
+__all__ = ["GuardCallback", "GuardConfig", "GuardTrainerCallback", "TrainingEvidence", "TrainingGuard", "TrainingStopped", "locate_non_finite",
            "preflight", "rank_causes"]
 
 
