@@ -32,12 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
+import torch.distributed as dist
 
-torch = pytest.importorskip("torch")
-dist = pytest.importorskip("torch.distributed")
-
-if not dist.is_available() or not dist.is_gloo_available():  # pragma: no cover - depends on the torch build
-    pytest.skip("torch.distributed with the gloo backend is not available", allow_module_level=True)
+assert dist.is_available() and dist.is_gloo_available(), "the pinned CPU torch build ships gloo"
 
 WORLD = 2
 BAD_RANK = 1

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import os
 
+import accelerate  # noqa: F401  (pinned in the dev extra: a missing install must fail, not skip)
 import pytest
 import torch
+import transformers  # noqa: F401  (pinned in the dev extra: a missing install must fail, not skip)
 
-pytest.importorskip("transformers")
-pytest.importorskip("accelerate")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from torch import nn

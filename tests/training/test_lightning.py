@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import math
 
+import lightning  # noqa: F401  (pinned in the dev extra: a missing install must fail, not skip)
+import lightning.pytorch as pl
 import pytest
 import torch
-
-pytest.importorskip("lightning")
-
-import lightning.pytorch as pl
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlguard_orchestration.training import GuardConfig, TrainingStopped

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-torch = pytest.importorskip("torch")
+import torch
 from torch import nn
 
 from mlguard_orchestration.training.causes import rank_causes

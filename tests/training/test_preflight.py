@@ -8,9 +8,7 @@ import re
 import time
 from collections.abc import Iterator
 
-import pytest
-
-torch = pytest.importorskip("torch")
+import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
