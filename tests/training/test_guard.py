@@ -31,14 +31,6 @@ from tests.training._models import (
 LATE = [pytest.param(False, id="at-once"), pytest.param(True, id="one-step-late")]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread, and far slower on two when the CPU is shared (intra-op spin)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def guarded(model: nn.Module, opt: torch.optim.Optimizer, batches, loss_fn=mse, *, late: bool | None = None,
             mutate=None, zero_grad: bool = True, set_to_none: bool = True, **cfg):

@@ -32,13 +32,6 @@ class Regressor(nn.Module):
         return {"loss": nn.functional.mse_loss(out, labels), "logits": out}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def train(model: nn.Module, rows: list[dict], callback: GuardTrainerCallback, tmp_path, steps: int,
           **args) -> Trainer:

@@ -47,13 +47,6 @@ def fit(module: pl.LightningModule, x: torch.Tensor, y: torch.Tensor, callback: 
     return trainer
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.mark.parametrize("scheduler", [False, True], ids=["plain", "lr-scheduler"])
 def test_healthy_fit_passes(scheduler: bool) -> None:
