@@ -14,8 +14,8 @@ Heuristics (histories are oldest first; NaN/Inf entries are ignored):
   (an overflow, not an unstable formula).
 - corrupt_input_sample: the named samples' inputs hold NaN/Inf (0.95), or only a few (≤ 10) samples reproduce.
 - low_precision_overflow: float16/bfloat16 params or autocast, and a value within 4× of the dtype's maximum
-  (65504 for float16) in the faulting module (strong without a GradScaler); float16 without GradScaler alone is
-  weak.
+  (65504 for float16) in the faulting module, or Inf (not NaN) out of it in that dtype from finite inputs
+  (strong without a GradScaler); float16 without GradScaler alone is weak.
 - bad_initialisation: the failure is at step ≤ 2 and the inputs are not to blame.
 - missing_zero_grad: gradient norms fit a straight line in the step (R² ≥ 0.9 — 0.6 for the guard's own
   missing_zero_grad finding —, no better as an exponential, rising ≥ 10% of their mean over the window); for
@@ -247,10 +247,14 @@ def low_precision_overflow(ev: TrainingEvidence, code: str) -> Cause | None:
     scaler = "with a GradScaler" if ev.grad_scaler else "without a GradScaler"
     data = {"dtype": dtype, "dtype_max": fmax, "abs_max": peak, "grad_scaler": ev.grad_scaler,
             "module": fault.name if fault else None}
-    if peak is not None and (peak >= fmax / 4 or (overflowed and peak >= fmax / 64)):
+    if overflowed or (peak is not None and peak >= fmax / 4):
         where = f"module '{fault.name}' ({fault.type})" if fault else "the faulting module"
-        summary = (f"{where} reached {peak:.3g} in {dtype} (max {fmax:.5g}) under {mode} {scaler}"
-                   + (f" and overflowed to Inf in the {fault.phase} pass" if overflowed and fault else ""))
+        phase = f" in the {fault.phase} pass" if fault else ""
+        if peak is not None and peak >= fmax / 4:
+            summary = (f"{where} reached {peak:.3g} in {dtype} (max {fmax:.5g}) under {mode} {scaler}"
+                       + (f" and overflowed to Inf{phase}" if overflowed else ""))
+        else:
+            summary = f"{where} overflowed to Inf{phase} from finite inputs under {mode} {scaler} (max {fmax:.5g})"
         return cause("cause.low_precision_overflow", summary, 0.55 if ev.grad_scaler else 0.85, data)
     if dtype == "float16" and not ev.grad_scaler and code in NON_FINITE:
         return cause("cause.low_precision_overflow",

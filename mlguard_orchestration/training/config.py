@@ -24,6 +24,9 @@ class GuardConfig(BaseModel):
     evaluate_late: bool | None = Field(None, description="Judge step t at step t+1 so the host never waits for the "
                                        "device. None: late on accelerators and under torch.distributed, at once on "
                                        "CPU (where reading a value costs nothing).")
+    scaler_max_skips: int = Field(20, ge=2, description="With a GradScaler: steps in a row it may skip for "
+                                  "overflowing gradients before that is a fault. Each skip halves the scale, so 20 "
+                                  "means the gradients stay non-finite at a millionth of the starting scale.")
     locate: bool = Field(True, description="On a NaN/Inf, replay the batch to name the module and the samples.")
     artifact_dir: Path | None = Field(None, description="Where the locator saves the offending samples.")
 

@@ -20,6 +20,12 @@ Why it costs (almost) nothing per step — the design, step by step:
    update/weight ratio (one copy of the parameters), weight and optimizer-state finiteness, a fingerprint
    (float64 norm per parameter) for parameters that never change, and prediction/target spreads.
 
+5. Mixed precision: the forward's autocast dtype is noted by a forward hook (two host calls, no sync). With a
+   `torch.amp.GradScaler` (`scaler=`), the guard unscales the gradients before measuring them (true norms) and
+   lets the scaler step and update: a step whose gradients overflow is the scaler's to skip, by design, and is
+   only counted; `scaler_max_skips` skips in a row mean the gradients are non-finite at any scale (a fault).
+   A non-finite LOSS is a fault at once, scaler or not.
+
 A fail finding raises `TrainingStopped` at the step it becomes known — the bad step itself on CPU, the next
 one otherwise; host-side rules under torch.distributed are agreed through the next step's all-reduce, so all
 ranks stop together, one step later still. The batch of a step is kept (a reference, no copy) until that
@@ -82,8 +88,12 @@ class TrainingGuard:
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *, config: GuardConfig | None = None,
                  compute_loss: Callable[[nn.Module, Any], torch.Tensor] | None = None, name: str = "training",
-                 context: dict[str, str] | None = None) -> None:
+                 context: dict[str, str] | None = None, scaler: torch.amp.GradScaler | None = None) -> None:
         self.model, self.optimizer, self.config = model, optimizer, config or GuardConfig()
+        # the scaler owns unscale/step/update; a disabled one (GradScaler(enabled=False)) is a no-op
+        self.scaler = scaler if scaler is not None and scaler.is_enabled() else None
+        self._skips = 0  # consecutive steps the scaler skipped for overflowing gradients
+        self._autocast: str | None = None  # the dtype the last training forward was autocast to
         self.compute_loss, self.name, self.context = compute_loss, name, dict(context or {})
         self.step_count = 0
         self.last_good_step: int | None = None
@@ -165,10 +175,12 @@ class TrainingGuard:
             self._judge(record)
         self.step_count += 1
         probe = self.step_count % self.config.sample_every == 0
+        if self.scaler is not None:
+            self._unscale()
         with torch.no_grad():
-            record, bad, grads = self._measure(loss, batch)
+            record, code, grads = self._measure(loss, batch)
             before = torch._foreach_mul(self._params, 1.0) if probe and self._params else None
-            self._apply(bad, grads)
+            self._apply(code, grads)
             tail = self._probe(record, before, predictions, targets) if probe else []
         self._armed = (self.step_count + 1) % self.config.sample_every == 0
         self._finish(record, tail)
@@ -177,8 +189,18 @@ class TrainingGuard:
         else:
             self._judge(record)
 
+    def _unscale(self) -> None:
+        """Unscale the gradients for the scaler, unless the user already did (to clip them)."""
+        assert self.scaler is not None
+        try:
+            self.scaler.unscale_(self.optimizer)
+        except RuntimeError as exc:
+            if "already been called" not in str(exc):
+                raise
+
     def _measure(self, loss: torch.Tensor, batch: Any) -> tuple[_Record, torch.Tensor, list[torch.Tensor]]:
-        """This step's numbers on the device, and whether it is bad (a device tensor, all ranks agreeing)."""
+        """This step's numbers on the device, and its verdict code (a device integer, all ranks agreeing):
+        0 when good, else kind * (world + 1) + ..., kind 3 for a non-finite loss (see `_stop_non_finite`)."""
         index = [i for i, p in enumerate(self._params) if p.grad is not None]
         grads = [self._params[i].grad for i in index]
         value = torch.as_tensor(loss).detach().float().mean()
@@ -206,11 +228,21 @@ class TrainingGuard:
         first = grads[0] if grads else None
         same = first is not None and self._prev_grad is not None and self._prev_grad() is first
         self._prev_grad = weakref.ref(first) if first is not None else None
-        return _Record(self.step_count, packed, index, same, batch), flags[0] > 0, grads
+        return _Record(self.step_count, packed, index, same, batch), flags[0], grads
 
-    def _apply(self, bad: torch.Tensor, grads: list[torch.Tensor]) -> None:
-        """optimizer.step(), unless `bad` — decided on the device where the optimizer allows it."""
+    def _apply(self, code: torch.Tensor, grads: list[torch.Tensor]) -> None:
+        """optimizer.step(), unless the step is bad — decided on the device where the optimizer allows it."""
         opt: Any = self.optimizer
+        if self.scaler is not None:  # overflowing gradients are the scaler's to skip; a bad loss is ours
+            loss_bad = code >= 3 * (self._world + 1)
+            if loss_bad.device.type != "cpu":
+                for g in grads:
+                    g.masked_fill_(loss_bad, 0)
+            if loss_bad.device.type != "cpu" or not bool(loss_bad):
+                self.scaler.step(opt)
+            self.scaler.update()
+            return
+        bad = code > 0
         if self._fused:
             opt.grad_scale, opt.found_inf = None, bad.float()
             try:
@@ -273,9 +305,13 @@ class TrainingGuard:
     def _judge(self, record: _Record) -> None:
         vals = record.values()
         loss, total, local_kind, code, host_code = vals[:_BASE]
-        if code > 0:
+        scaler_skip = self.scaler is not None and 0 < code < 3 * (self._world + 1)
+        self._skips = self._skips + 1 if scaler_skip else 0
+        if code > 0 and (not scaler_skip or self._skips >= self.config.scaler_max_skips):
             self._stop_non_finite(record, int(local_kind), int(code), loss, total)
         self._judge_remote(record.step, int(host_code))
+        if scaler_skip:
+            return  # the scaler skipped the update: nothing happened that the other rules could judge
         per = torch.full((len(self._params),), math.nan, dtype=torch.float64)
         n = len(record.grad_index)
         if n:
@@ -351,6 +387,8 @@ class TrainingGuard:
         where = f" on rank {rank}" if self._dist else ""
         ev: dict[str, Any] = {"step": record.step, "loss": _num(loss), "grad_norm": _num(total),
                               "update_skipped": True, "last_good_step": self.last_good_step}
+        if self._skips:
+            ev["scaler_skips_in_a_row"] = self._skips
         if fault is not None:
             ev["module"] = f"{fault.name} ({fault.type}, {fault.phase})"
         if sample is not None:
@@ -392,6 +430,7 @@ class TrainingGuard:
             grad_norm_history=list(self._grads.history), update_ratio_history=list(self._probes.update_ratios),
             learning_rate=float(lr) if lr is not None else None,
             param_dtype=str(self._params[0].dtype).removeprefix("torch.") if self._params else "float32",
+            autocast_dtype=self._autocast, grad_scaler=self.scaler is not None,
             frozen_parameters=self._frozen, not_in_optimizer=self._not_in_optimizer,
             baseline_loss=self.config.baseline_loss,
             prediction_std=self._last_pred[0] if self._last_pred else None,
@@ -427,6 +466,10 @@ class TrainingGuard:
             and output.dim() >= 1
 
     def _root_hook(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        if module.training and torch.is_grad_enabled():
+            dev = self._device.type
+            self._autocast = (str(torch.get_autocast_dtype(dev)).removeprefix("torch.")
+                              if torch.is_autocast_enabled(dev) else None)
         if self._sampling(module, output):
             self._root_ptr = output.data_ptr()
 

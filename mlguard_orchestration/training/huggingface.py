@@ -41,7 +41,9 @@ class GuardTrainerCallback(TrainerCallback):
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, optimizer: Any = None,
                        **kwargs: Any) -> None:
         if getattr(optimizer, "scaler", None) is not None:
-            raise ValueError("GuardTrainerCallback does not support fp16 (GradScaler owns the step); use bf16")
+            raise ValueError("GuardTrainerCallback cannot guard fp16=True: Accelerate's GradScaler owns the optimizer "
+                             "step there. Use bf16=True (autocast is detected, no scaler needed), or "
+                             "TrainingGuard(model, optimizer, scaler=scaler) in a plain loop")
         opt = getattr(optimizer, "optimizer", optimizer)  # the torch optimizer inside AcceleratedOptimizer
         self.guard = guard = TrainingGuard(model, opt, config=self.config, compute_loss=self.compute_loss,
                                            name=self.name)

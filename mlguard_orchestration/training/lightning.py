@@ -6,7 +6,8 @@ closure runs training_step, backward and gradient clipping and returns the loss;
 then hands the loss to `TrainingGuard.step`, which calls the ORIGINAL `step` (put back for that call, so no
 recursion). A `TrainingStopped` propagates out of `trainer.fit`; the diagnosis is also kept on `.report`.
 
-Limits: one optimizer, automatic optimization, no 16-bit GradScaler (the scaler owns the step there)."""
+Limits: one optimizer, automatic optimization; 'bf16-mixed' works, '16-mixed' is refused (its GradScaler owns the
+step — use `TrainingGuard(..., scaler=)` in a plain loop for fp16)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ class GuardCallback(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not pl_module.automatic_optimization or len(trainer.optimizers) != 1:
             raise ValueError("GuardCallback needs automatic optimization with exactly one optimizer")
+        if getattr(trainer.precision_plugin, "scaler", None) is not None:
+            raise ValueError("GuardCallback cannot guard precision='16-mixed': Lightning's GradScaler owns the "
+                             "optimizer step there. Use precision='bf16-mixed' (autocast is detected, no scaler "
+                             "needed), or TrainingGuard(model, optimizer, scaler=scaler) in a plain loop")
         opt = trainer.optimizers[0]
         self.guard = guard = TrainingGuard(pl_module, opt, config=self.config, compute_loss=self.compute_loss,
                                            name=self.name)
@@ -42,8 +47,7 @@ class GuardCallback(pl.Callback):
         @functools.wraps(original)  # keeps an LR scheduler's marker: no "step() overridden" warning
         def guarded_step(closure: Any = None, **kwargs: Any) -> Any:
             if closure is None or kwargs:
-                raise RuntimeError("GuardCallback: the optimizer step came without Lightning's closure "
-                                   "(16-bit GradScaler precision is not supported)")
+                raise RuntimeError("GuardCallback: the optimizer step came without Lightning's closure")
             with torch.enable_grad():
                 loss = closure()
             if loss is None:  # training_step returned None: Lightning skips this batch's backward

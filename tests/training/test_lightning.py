@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import lightning  # noqa: F401  (pinned in the dev extra: a missing install must fail, not skip)
 import lightning.pytorch as pl
 import pytest
 import torch
+from lightning.pytorch.plugins import MixedPrecision
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlguard_orchestration.training import GuardConfig, TrainingStopped
@@ -40,8 +42,9 @@ def compute_loss(module, batch):
 
 
 def fit(module: pl.LightningModule, x: torch.Tensor, y: torch.Tensor, callback: GuardCallback,
-        epochs: int = 3) -> pl.Trainer:
+        epochs: int = 3, **trainer_args: Any) -> pl.Trainer:
     trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         **trainer_args,
                          enable_progress_bar=False, enable_model_summary=False, callbacks=[callback])
     trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=32))
     return trainer
@@ -70,3 +73,13 @@ def test_nan_batch_stops_fit_with_finite_weights() -> None:
     assert callback.report is report
     assert callback.guard is not None and callback.guard.step_count == 4 and callback.guard.last_good_step == 3
     assert all(torch.isfinite(p).all() for p in module.parameters())
+
+
+def test_bf16_mixed_fit_passes_and_16_mixed_is_refused_with_the_alternative() -> None:
+    x, y = regression_data(512)
+    callback = GuardCallback()
+    fit(Regressor(), x, y, callback, precision="bf16-mixed")
+    assert callback.report is not None and callback.report.status == "pass", callback.report.findings
+    scaled = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))  # as on CUDA
+    with pytest.raises(ValueError, match="bf16-mixed"):
+        fit(Regressor(), x, y, GuardCallback(), plugins=[scaled])
