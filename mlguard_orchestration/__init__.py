@@ -34,6 +34,8 @@ from mlguard_orchestration.checks import (
     UnseenCategories,
 )
 from mlguard_orchestration.errors import GuardFailed, MlguardError, SourceError, SpecError
+from mlguard_orchestration.fingerprint import Change, Fingerprint
+from mlguard_orchestration.gate import Champion, GateSpec, evaluate_gate, register_champion
 from mlguard_orchestration.guard import Guard
 from mlguard_orchestration.profile import ColumnProfile, TableProfile, build_profile
 from mlguard_orchestration.report import Cause, Finding, Report
@@ -46,12 +48,16 @@ __version__ = "0.1.0"
 __all__ = [
     "AllowedValues",
     "Cause",
+    "Champion",
+    "Change",
     "ColumnProfile",
     "Drift",
     "DuplicateRows",
     "Finding",
+    "Fingerprint",
     "Finite",
     "Freshness",
+    "GateSpec",
     "GroupOverlap",
     "Guard",
     "GuardFailed",
@@ -79,6 +85,8 @@ __all__ = [
     "UnseenCategories",
     "__version__",
     "build_profile",
+    "evaluate_gate",
     "explain",
     "load_spec",
+    "register_champion",
 ]

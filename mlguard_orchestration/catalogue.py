@@ -18,7 +18,7 @@ class Entry(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     code: str
-    kind: Literal["finding", "cause"]
+    kind: Literal["finding", "cause", "change"]
     title: str
     explanation: str
     next_check: str
@@ -31,6 +31,10 @@ def _f(code: str, title: str, explanation: str, next_check: str, fix: str) -> En
 
 def _c(code: str, title: str, explanation: str, next_check: str, fix: str) -> Entry:
     return Entry(code=code, kind="cause", title=title, explanation=explanation, next_check=next_check, fix=fix)
+
+
+def _ch(code: str, title: str, explanation: str, next_check: str, fix: str) -> Entry:
+    return Entry(code=code, kind="change", title=title, explanation=explanation, next_check=next_check, fix=fix)
 
 
 _ENTRIES: list[Entry] = [
@@ -253,6 +257,57 @@ _ENTRIES: list[Entry] = [
        "determinism, or the data loader's batches.",
        "Read the failing item's message: each explains what it measured and what it expected.",
        "Fix the named problem before launching the full run."),
+    # -- evaluate -> register gate -------------------------------------------------------------------------
+    _f("gate.metric_threshold", "A model metric misses its threshold",
+       "An evaluation metric is below its declared minimum (or above its maximum, for errors such as log loss "
+       "or RMSE). The model is not good enough to register.",
+       "Compare the metric with the champion's and with the previous runs; look at the slices and the "
+       "'what changed' list.", "Fix the training run (data, features, hyper-parameters) or revisit the threshold."),
+    _f("gate.champion_regression", "The model is worse than the registered champion",
+       "On the same evaluation data, a metric is worse than the currently registered model's by more than the "
+       "tolerance. Registering it would replace a better model.",
+       "Read the 'what changed' list: code, packages and input data since the champion's run.",
+       "Keep the champion; fix the regression before registering."),
+    _f("gate.champion_other_data", "The champion was measured on different evaluation data",
+       "The champion's metrics come from another evaluation set (different row count or targets), so comparing "
+       "them with this model's would be comparing apples with oranges. The comparison was skipped.",
+       "Check whether the evaluation set was refreshed on purpose.",
+       "Re-evaluate the champion on this evaluation data and pass its metrics as champion=…, or keep the "
+       "evaluation set fixed."),
+    _f("gate.slice", "A data slice is badly served",
+       "The model is much worse on one slice (a country, a plan, a segment) than overall, or below the "
+       "slice threshold, although the overall metric may look fine. Only slices large enough, and bad even at "
+       "the optimistic end of their confidence interval, are reported.",
+       "Look at the worst slices and their sizes; compare the slice's share in training.",
+       "Collect or up-weight data for the slice, add features that matter for it, or train a dedicated model."),
+    _f("gate.collapsed_predictions", "Predictions have collapsed to (almost) one value",
+       "The predictions barely vary compared with the targets: the model predicts about the same value for "
+       "everyone, whatever its inputs.", "Compare the prediction spread with the target spread in the evidence.",
+       "Check that features reach the model at inference and that training did not diverge or over-regularise."),
+    _f("gate.exploded_predictions", "Predictions are non-finite or far outside the target range",
+       "Some predictions are NaN/Inf, or their spread is orders of magnitude wider than the targets': a missing "
+       "inverse transform, a unit mix-up, or a numerically broken model.",
+       "Look at the prediction range and the share of non-finite values in the evidence.",
+       "Apply the missing inverse transform / unit conversion, or fix the numerical problem in the model."),
+    _f("gate.single_class", "Only one class is predicted",
+       "Every prediction is the same class although the targets hold several: the model has learned to answer "
+       "the majority class.", "Compare the class shares of the targets with the predicted ones.",
+       "Re-weight or re-sample the classes, tune the decision threshold, or check the labels used in training."),
+    _f("gate.no_correlation", "Predictions are unrelated to the targets",
+       "Predictions and targets are not correlated, even at the optimistic end of the confidence interval: "
+       "the model's output carries no information about the outcome on this evaluation data.",
+       "Check that predictions and targets are aligned row by row (same order, same join key).",
+       "Fix the alignment, or the training data if the labels were shuffled."),
+    _f("gate.overfit", "Training and validation scores are far apart",
+       "The model is much better on its training data than on the validation data: it memorised the training "
+       "set instead of learning what generalises.", "Compare train and validation metrics in the evidence.",
+       "Regularise, simplify the model, add data, or stop training earlier."),
+    _f("gate.too_good", "Results are too good to be true",
+       "The metric jumped far beyond the champion or is near-perfect on a task known to be hard. Before "
+       "celebrating, the gate ran the leakage checks on the train/evaluation data it was given; their findings "
+       "follow.", "Read the leakage findings: a feature that predicts the label alone, rows or entities shared "
+       "between train and evaluation.", "Remove the leak and re-evaluate; raise max_plausible only if the "
+       "result holds without it."),
     # -- causes -------------------------------------------------------------------------------------------
     _c("cause.missing_join_key", "The join is missing key column(s)",
        "One side is unique only on a wider set of columns than the join uses, so each row matches several rows "
@@ -349,6 +404,53 @@ _ENTRIES: list[Entry] = [
     _c("cause.stale_source", "The source stopped updating",
        "The newest data is much older than the run: the source feed or the upstream task did not deliver.",
        "Check the upstream feed's status and last delivery.", "Re-run once the source has delivered."),
+    _c("cause.prior_only", "The model predicts the base rate",
+       "Predictions sit at about the targets' mean: the model fell back to the prior, as when its features are "
+       "constant or missing at inference, or training diverged to the bias alone.",
+       "Look at the features the model receives at inference: are they constant, NULL or imputed?",
+       "Restore the features at inference; check the training run's loss curve."),
+    _c("cause.majority_class", "The model answers the majority class",
+       "The one class predicted is the targets' most frequent one: with imbalanced classes, predicting it "
+       "always is a cheap way to a good-looking accuracy.", "Look at the class shares in the evidence.",
+       "Use class weights or re-sampling, and judge the model by AUC or per-class recall."),
+    _c("cause.output_scale", "The predictions are on another scale",
+       "The predictions' spread is a large factor away from the targets': the model outputs a transformed "
+       "target (log, standardised, another unit) that was not transformed back.",
+       "Compare the predictions' range with the targets' in the evidence.",
+       "Apply the inverse transform of the target before evaluating and serving."),
+    _c("cause.memorisation", "The model memorised its training data",
+       "Training scores are near-perfect while validation lags far behind: the model is too flexible for the "
+       "amount of data, or trained too long.", "Plot train and validation metrics per epoch.",
+       "Regularise, reduce capacity, add data or stop early."),
+    _c("cause.slice_rare_in_training", "The slice is rare in the training data",
+       "The badly served slice is a small share of the training rows, so the model saw too few examples of it.",
+       "Compare the slice's share of training rows with its share of the evaluation rows.",
+       "Collect more data for the slice, or up-weight it during training."),
+    # -- what changed since the last good run ------------------------------------------------------------
+    _ch("change.python", "The Python version changed",
+        "The run used another Python version than the last passing run: library behaviour and wheels differ.",
+        "Check which packages were rebuilt for the new Python.", "Pin the Python version of the runtime image."),
+    _ch("change.package_version", "A package was upgraded, downgraded, installed or removed",
+        "A key package (torch, numpy, pandas, pyarrow, duckdb, the orchestrator, or your own) has another "
+        "version than in the last passing run. New versions change defaults, numerics and parsing.",
+        "Read the package's changelog between the two versions; re-run with the old version pinned.",
+        "Pin the version that worked, or adapt the code to the new one."),
+    _ch("change.hardware", "The hardware changed",
+        "The run landed on another CPU model, GPU, CUDA version, core count or memory size. Numerics (TF32, "
+        "fused kernels), memory limits and timing differ between machines.",
+        "Re-run on the previous machine type, or compare the numerics of both.",
+        "Pin the machine type, or make the computation robust to it."),
+    _ch("change.code", "The pipeline's code changed",
+        "The file that defines the pipeline is at another git commit, or was edited, since the last passing run.",
+        "Diff the two commits (the report names both).", "Revert or fix the change."),
+    _ch("change.schema", "An input's schema changed",
+        "An input gained, lost or retyped columns (or appeared/disappeared) since the last passing run: a "
+        "typical upstream change behind join fan-outs, missing features and type errors.",
+        "Ask the upstream owner about the change.", "Adapt the pipeline to the new schema, or restore the old one."),
+    _ch("change.row_count", "An input's row count changed",
+        "An input has markedly more or fewer rows than in the last passing run: a missing or doubled partition, "
+        "a changed filter, or a join that multiplies rows.", "Compare the partitions present in both runs.",
+        "Re-run the extract, or fix the filter or join."),
 ]
 
 CATALOGUE: dict[str, Entry] = {e.code: e for e in _ENTRIES}
@@ -378,7 +480,7 @@ def render_markdown() -> str:
         "`mlguard explain CODE` prints the same text.",
         "",
     ]
-    for kind, heading in (("finding", "Findings"), ("cause", "Causes")):
+    for kind, heading in (("finding", "Findings"), ("cause", "Causes"), ("change", "Changes since the last good run")):
         lines += [f"## {heading}", ""]
         for e in _ENTRIES:
             if e.kind != kind:

@@ -6,7 +6,8 @@
     report.raise_for_status()                      # GuardFailed on fail; the source/spec error on error
 
 A run never raises for bad data *or* for the guard's own trouble: both come back as a Report (status
-'fail' vs 'error'), so adapters decide in one place what is retryable.
+'fail' vs 'error'), so adapters decide in one place what is retryable. Every report carries the run's
+fingerprint; with a store, a failing report also lists what changed since the guard's last passing run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mlguard_orchestration.checks import AnyCheck
 from mlguard_orchestration.checks.base import QueryCheck, RunContext, RunOptions, ScanCheck, TableContext
 from mlguard_orchestration.checks.schema import missing_column_finding
 from mlguard_orchestration.errors import MlguardError, SpecError, did_you_mean
+from mlguard_orchestration.fingerprint import InputProfile, collect, input_profile, record_run
 from mlguard_orchestration.profile import TableProfile, plan_profile, profile_from_values, profile_metrics
 from mlguard_orchestration.report import Finding, GuardErrorInfo, Report, TableSummary
 from mlguard_orchestration.sources import Engine
@@ -36,7 +38,8 @@ class Guard:
     """A named set of checks over one or more tables, with optional reference profiles.
 
     `default_suite` derives checks from each table's reference: True for every table, or a list of table
-    names."""
+    names. `packages` (your own distributions) and `code_path` (the DAG/flow file, for its git version) go
+    into the run fingerprint next to the key packages and the hardware."""
 
     def __init__(
         self,
@@ -50,6 +53,8 @@ class Guard:
         sample_values: bool = False,
         redact: bool = False,
         threads: int | None = None,
+        packages: Sequence[str] = (),
+        code_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.name = name
         self.checks = list(checks)
@@ -60,6 +65,8 @@ class Guard:
         self.sample_values = sample_values
         self.redact = redact
         self.threads = threads
+        self.packages = tuple(packages)
+        self.code_path = code_path
 
     @classmethod
     def from_spec(cls, spec: GuardSpec | str | os.PathLike[str] | Mapping[str, Any], **overrides: Any) -> Guard:
@@ -83,6 +90,7 @@ class Guard:
         notes: list[str] = []
         error: GuardErrorInfo | None = None
         profiles: dict[str, TableProfile] = {}
+        inputs: dict[str, InputProfile] = {}
         checks_run = 0
         try:
             with Engine(threads=self.threads) as engine:
@@ -116,6 +124,7 @@ class Guard:
                         checks_run += 1
                 summaries = {n: TableSummary(source=c.table.source, rows=c.table.rows, columns=len(c.table.columns))
                              for n, c in contexts.items()}
+                inputs = {n: _input(c) for n, c in contexts.items()}
         except MlguardError as exc:
             error = GuardErrorInfo.of(exc)
         report = Report(
@@ -126,7 +135,8 @@ class Guard:
         if promote and report.passed and self.store is not None:
             for name, prof in profiles.items():
                 self.store.promote(self.name, name, prof)
-        return report
+        fingerprint = collect(packages=self.packages, code_path=self.code_path, inputs=inputs)
+        return record_run(report, self.store, fingerprint, user_packages=self.packages, promote=promote)
 
     def _reference(self, table: str) -> TableProfile | None:
         ref = self.reference
@@ -184,6 +194,13 @@ class Guard:
                     continue  # already reported for the check that needed it
                 findings.append(f)
         return findings
+
+
+def _input(ctx: TableContext) -> InputProfile:
+    """A table's fingerprint entry: its schema, and row count and profile digest when it was scanned."""
+    schema = {name: col.sql_type for name, col in ctx.table.columns.items()}
+    digest = ctx.profile.model_dump(mode="json", exclude={"created_at", "source"}) if ctx.profile else None
+    return input_profile(ctx.table.rows, schema, digest)
 
 
 def _not_already(defaults: list[AnyCheck], chosen: list[AnyCheck]) -> list[AnyCheck]:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlguard_orchestration.catalogue import CATALOGUE
+from mlguard_orchestration.fingerprint import Change, Fingerprint
 
 Status = Literal["pass", "warn", "fail", "error"]
 Severity = Literal["warn", "fail"]
@@ -96,8 +97,23 @@ class TableSummary(BaseModel):
     columns: int | None = None
 
 
+class ModelSummary(BaseModel):
+    """What an evaluate → register gate measured: enough to register the model as the next champion.
+
+    `eval_digest` identifies the evaluation data (row count and a hash of the targets, in order), so a
+    later gate only compares metrics measured on the same rows."""
+
+    model: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    eval_rows: int
+    eval_digest: str
+
+
 class Report(BaseModel):
-    """The outcome of one guard run."""
+    """The outcome of one guard run.
+
+    `fingerprint` is what the run ran on; `changes`, on a failed run with a store, what differs from the
+    guard's last passing run, most likely explanation first."""
 
     schema_version: int = 1
     guard: str
@@ -110,6 +126,9 @@ class Report(BaseModel):
     error: GuardErrorInfo | None = None
     notes: list[str] = Field(default_factory=list)
     context: dict[str, str] = Field(default_factory=dict, description="Where it ran: dag/flow, task, run, try.")
+    model: ModelSummary | None = None
+    fingerprint: Fingerprint | None = None
+    changes: list[Change] = Field(default_factory=list)
 
     @staticmethod
     def status_of(findings: list[Finding]) -> Status:
@@ -146,7 +165,10 @@ class Report(BaseModel):
         if cause is not None:
             line += f" — likely cause: {cause.summary}"
         others = len(self.findings) - 1
-        return line + (f" (+{others} more finding{'s' if others > 1 else ''})" if others else "")
+        line += f" (+{others} more finding{'s' if others > 1 else ''})" if others else ""
+        if self.changes:
+            line += f"; changed since the last good run: {self.changes[0].summary}"
+        return line
 
     def raise_for_status(self) -> Report:
         """Raise GuardFailed on fail, the guard's own SourceError/SpecError on error; else return self."""
@@ -175,6 +197,14 @@ class Report(BaseModel):
         # (and any finding's evidence that alone takes a large share), then drop findings from the end.
         data["notes"] = [n[:500] for n in data["notes"][:20]]
         data["context"] = {str(k)[:100]: str(v)[:500] for k, v in list(data["context"].items())[:20]}
+        data["changes"] = [_clip(c, 300, 20) for c in data["changes"][:20]]
+        if data.get("fingerprint"):  # schemas of wide inputs are the bulk: keep counts and digests
+            fp = data["fingerprint"]
+            fp["packages"] = dict(list(fp["packages"].items())[:30])
+            fp["inputs"] = {str(k)[:100]: {**v, "columns": dict(list(v["columns"].items())[:20])}
+                            for k, v in list(fp["inputs"].items())[:20]}
+        if data.get("model"):
+            data["model"]["metrics"] = dict(list(data["model"]["metrics"].items())[:50])
         if data.get("error"):
             data["error"]["message"] = data["error"]["message"][:4000]
         for i, finding in enumerate(ranked):

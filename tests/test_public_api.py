@@ -13,6 +13,7 @@ PUBLIC = {
     "NullRateDrift", "Pattern", "PointInTime", "ProfileStore", "Range", "Report", "RowCount", "RowCountChange",
     "Schema", "SourceError", "SpecError", "Sql", "TableProfile", "TargetLeakage", "TrainTestOverlap", "Unique",
     "UnseenCategories", "build_profile", "explain", "load_spec", "__version__",
+    "Champion", "Change", "Fingerprint", "GateSpec", "evaluate_gate", "register_champion",
 }
 
 

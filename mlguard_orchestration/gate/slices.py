@@ -1,0 +1,97 @@
+"""Slice analysis: is any declared segment (a country, a plan) badly served while the overall metric looks fine?
+
+A slice is blamed only when it is large enough (`slice_min_size`) AND bad even at the optimistic end of its
+confidence interval, so a 12-row slice with a bad-looking score cannot fire alone. Each slice column is one
+vectorised pass (see metrics.py); the report lists the worst slices with their sizes, bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlguard_orchestration.errors import SpecError, did_you_mean
+from mlguard_orchestration.gate.metrics import BOUNDED_SCORES, HIGHER_IS_BETTER, MetricName, Prepared, compute
+
+MAX_SLICE_VALUES = 1_000
+
+
+@dataclass(frozen=True)
+class BadSlice:
+    column: str
+    value: str
+    size: int
+    metric: float
+    optimistic: float
+    limit: float
+
+
+def slice_columns(data: Any, names: list[str] | None, rows: int) -> dict[str, np.ndarray]:
+    """The slice columns of `data` (a DataFrame, an Arrow table, a polars frame or a dict of arrays) as numpy
+    arrays of `rows` values; `names` None means every column."""
+    if isinstance(data, Mapping):
+        available = list(data)
+
+        def get(c: str) -> Any:
+            return data[c]
+    elif hasattr(data, "column_names") and hasattr(data, "column"):  # pyarrow.Table
+        available = list(data.column_names)
+
+        def get(c: str) -> Any:
+            return data.column(c).to_numpy(zero_copy_only=False)
+    elif hasattr(data, "columns") and hasattr(data, "__getitem__"):  # pandas / polars DataFrame
+        available = [str(c) for c in data.columns]
+
+        def get(c: str) -> Any:
+            return data[c].to_numpy()
+    else:
+        raise SpecError(f"slices must be a DataFrame, an Arrow table or a dict of arrays; got "
+                        f"{type(data).__name__}.")
+    out = {}
+    for name in names if names is not None else available:
+        if name not in available:
+            hint = did_you_mean(name, available)
+            raise SpecError(f"slice column {name!r} is not in the slice data; it has {available[:40]}."
+                            + (f" Did you mean {hint!r}?" if hint else ""))
+        values = np.asarray(get(name))
+        if values.ndim != 1 or values.shape[0] != rows:
+            raise SpecError(f"slice column {name!r} has shape {values.shape}; expected one value per prediction "
+                            f"({rows} rows).")
+        out[name] = values
+    return out
+
+
+def worst_slices(column: str, values: np.ndarray, p: Prepared, metric: MetricName, overall: float, *,
+                 gap: float, threshold: float | None, min_size: int, z: float) -> tuple[list[BadSlice], int]:
+    """The slices of `column` that are badly served, worst first, and how many slices were judged."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    k = len(uniques)
+    if k > MAX_SLICE_VALUES:
+        raise SpecError(f"slice column {column!r} has {k:,} distinct values (at most {MAX_SLICE_VALUES:,}): "
+                        "slice by a categorical column, or bin this one first (e.g. pd.cut).")
+    g = compute(metric, p, codes.astype(np.int64), k, z)
+    higher = HIGHER_IS_BETTER[metric]
+    if higher:
+        limit = overall - gap if metric in BOUNDED_SCORES else overall * (1 - gap)
+        limit = max(limit, threshold) if threshold is not None else limit
+        bad = (g.size >= min_size) & (g.optimistic < limit)
+    else:
+        limit = overall * (1 + gap)
+        limit = min(limit, threshold) if threshold is not None else limit
+        bad = (g.size >= min_size) & (g.optimistic > limit)
+    bad &= np.isfinite(g.value) & np.isfinite(g.optimistic)
+    idx = np.flatnonzero(bad)
+    idx = idx[np.argsort(g.value[idx] if higher else -g.value[idx], kind="stable")]
+    judged = int(((g.size >= min_size) & np.isfinite(g.value)).sum())
+    return [BadSlice(column, _label(uniques[i]), int(g.size[i]), float(g.value[i]), float(g.optimistic[i]),
+                     float(limit)) for i in idx], judged
+
+
+def _label(v: Any) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "<null>"
+    return str(v)
