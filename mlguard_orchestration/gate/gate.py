@@ -35,7 +35,7 @@ from mlguard_orchestration.errors import MlguardError, SpecError, did_you_mean
 from mlguard_orchestration.fingerprint import collect, input_profile, record_run
 from mlguard_orchestration.gate import metrics as m
 from mlguard_orchestration.gate.champion import Champion, resolve_champion
-from mlguard_orchestration.gate.slices import BadSlice, slice_columns, worst_slices
+from mlguard_orchestration.gate.slices import BadSlice, SliceColumn, slice_columns, worst_slices
 from mlguard_orchestration.report import Cause, Finding, GuardErrorInfo, ModelSummary, Report, TableSummary
 from mlguard_orchestration.store import ProfileStore
 
@@ -201,11 +201,11 @@ class _GateRun:
         slice_data = slice_columns(slices, spec.slices, p_all.rows) if slices is not None else {}
         self.inputs = {"evaluation": input_profile(
             p_all.rows, {"predictions": str(raw_pred.dtype), "targets": str(raw_y.dtype),
-                         **{f"slice:{k}": str(v.dtype) for k, v in slice_data.items()}}, digest)}
+                         **{f"slice:{k}": v.dtype for k, v in slice_data.items()}}, digest)}
         finite = self._exploded(p_all)
         p = p_all if finite is None else p_all.subset(finite)
         if finite is not None:
-            slice_data = {k: v[finite] for k, v in slice_data.items()}
+            slice_data = {k: v.subset(finite) for k, v in slice_data.items()}
         values = self._metrics(p, raw_pred, raw_y, user) if p.rows else {}
         degenerate = self._degenerate(p)
         self._thresholds(values)
@@ -425,7 +425,7 @@ class _GateRun:
 
     # -- slices --
 
-    def _slices(self, p: m.Prepared, values: dict[str, float], data: dict[str, np.ndarray], train: Any) -> None:
+    def _slices(self, p: m.Prepared, values: dict[str, float], data: dict[str, SliceColumn], train: Any) -> None:
         spec = self.spec
         metric = spec.slice_metric or _default_slice_metric(p)
         if metric not in m.available(p):
@@ -433,9 +433,9 @@ class _GateRun:
                             f"{m.available(p)}.")
         overall = values[metric] if metric in values else m.overall(metric, p)
         gap = spec.slice_max_gap if spec.slice_max_gap is not None else (0.1 if metric in m.BOUNDED_SCORES else 0.25)
-        for column, col_values in data.items():
+        for column, sc in data.items():
             self.checks += 1
-            bad, judged = worst_slices(column, col_values, p, metric, overall, gap=gap,
+            bad, judged = worst_slices(column, sc, p, metric, overall, gap=gap,
                                        threshold=spec.slice_threshold, min_size=spec.slice_min_size, z=self.z)
             if not bad:
                 continue

@@ -30,20 +30,38 @@ class BadSlice:
     limit: float
 
 
-def slice_columns(data: Any, names: list[str] | None, rows: int) -> dict[str, np.ndarray]:
-    """The slice columns of `data` (a DataFrame, an Arrow table, a polars frame or a dict of arrays) as numpy
-    arrays of `rows` values; `names` None means every column."""
+@dataclass(frozen=True)
+class SliceColumn:
+    """A slice column factorised once: each row's slice index and the slices' labels."""
+
+    codes: np.ndarray
+    labels: list[str]
+    dtype: str
+
+    def subset(self, mask: np.ndarray) -> SliceColumn:
+        return SliceColumn(self.codes[mask], self.labels, self.dtype)
+
+
+def slice_columns(data: Any, names: list[str] | None, rows: int) -> dict[str, SliceColumn]:
+    """The slice columns of `data` (a DataFrame, an Arrow table, a polars frame or a dict of arrays),
+    factorised; `names` None means every column. Each must hold one value per prediction."""
     if isinstance(data, Mapping):
         available = list(data)
 
         def get(c: str) -> Any:
-            return data[c]
+            v = data[c]
+            return v if isinstance(v, pd.Series) else np.asarray(v)
     elif hasattr(data, "column_names") and hasattr(data, "column"):  # pyarrow.Table
         available = list(data.column_names)
 
         def get(c: str) -> Any:
-            return data.column(c).to_numpy(zero_copy_only=False)
-    elif hasattr(data, "columns") and hasattr(data, "__getitem__"):  # pandas / polars DataFrame
+            return data.column(c).to_pandas()
+    elif isinstance(data, pd.DataFrame):
+        available = [str(c) for c in data.columns]
+
+        def get(c: str) -> Any:
+            return data[c]
+    elif hasattr(data, "columns") and hasattr(data, "__getitem__"):  # polars DataFrame
         available = [str(c) for c in data.columns]
 
         def get(c: str) -> Any:
@@ -57,23 +75,24 @@ def slice_columns(data: Any, names: list[str] | None, rows: int) -> dict[str, np
             hint = did_you_mean(name, available)
             raise SpecError(f"slice column {name!r} is not in the slice data; it has {available[:40]}."
                             + (f" Did you mean {hint!r}?" if hint else ""))
-        values = np.asarray(get(name))
+        values = get(name)
         if values.ndim != 1 or values.shape[0] != rows:
             raise SpecError(f"slice column {name!r} has shape {values.shape}; expected one value per prediction "
                             f"({rows} rows).")
-        out[name] = values
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        if len(uniques) > MAX_SLICE_VALUES:
+            raise SpecError(f"slice column {name!r} has {len(uniques):,} distinct values (at most "
+                            f"{MAX_SLICE_VALUES:,}): slice by a categorical column, or bin this one first "
+                            "(e.g. pd.cut).")
+        out[name] = SliceColumn(np.asarray(codes, dtype=np.int64), [_label(u) for u in uniques], str(values.dtype))
     return out
 
 
-def worst_slices(column: str, values: np.ndarray, p: Prepared, metric: MetricName, overall: float, *,
+def worst_slices(column: str, sc: SliceColumn, p: Prepared, metric: MetricName, overall: float, *,
                  gap: float, threshold: float | None, min_size: int, z: float) -> tuple[list[BadSlice], int]:
     """The slices of `column` that are badly served, worst first, and how many slices were judged."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    k = len(uniques)
-    if k > MAX_SLICE_VALUES:
-        raise SpecError(f"slice column {column!r} has {k:,} distinct values (at most {MAX_SLICE_VALUES:,}): "
-                        "slice by a categorical column, or bin this one first (e.g. pd.cut).")
-    g = compute(metric, p, codes.astype(np.int64), k, z)
+    k = len(sc.labels)
+    g = compute(metric, p, sc.codes, k, z)
     higher = HIGHER_IS_BETTER[metric]
     if higher:
         limit = overall - gap if metric in BOUNDED_SCORES else overall * (1 - gap)
@@ -87,11 +106,11 @@ def worst_slices(column: str, values: np.ndarray, p: Prepared, metric: MetricNam
     idx = np.flatnonzero(bad)
     idx = idx[np.argsort(g.value[idx] if higher else -g.value[idx], kind="stable")]
     judged = int(((g.size >= min_size) & np.isfinite(g.value)).sum())
-    return [BadSlice(column, _label(uniques[i]), int(g.size[i]), float(g.value[i]), float(g.optimistic[i]),
+    return [BadSlice(column, sc.labels[i], int(g.size[i]), float(g.value[i]), float(g.optimistic[i]),
                      float(limit)) for i in idx], judged
 
 
 def _label(v: Any) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
         return "<null>"
     return str(v)
