@@ -10,14 +10,15 @@ same decorator by import.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
 
+from mlguard_orchestration.adapters import GuardSettings, tables_of
 from mlguard_orchestration.airflow._report import logical_date, publish, run_context
-from mlguard_orchestration.airflow.operators import DataGuardOperator
+from mlguard_orchestration.airflow.operators import default_store
 
 
 class _GuardedPythonOperator(DecoratedOperator, PythonOperator):
@@ -28,10 +29,9 @@ class _GuardedPythonOperator(DecoratedOperator, PythonOperator):
                  spec: str | None = None, checks: Sequence[Any] = (), default_suite: bool | Sequence[str] = False,
                  label_column: str | None = None, reference: Any = None, store: str | None = None,
                  table: str = "data", **kwargs: Any) -> None:
-        # The guard's settings live on a DataGuardOperator that is never scheduled: one way to build a guard.
-        self._settings = DataGuardOperator(task_id=f"{kwargs['task_id']}__mlguard", tables={}, spec=spec,
-                                           checks=checks, default_suite=default_suite, label_column=label_column,
-                                           reference=reference, store=store)
+        # validated now: a typo in a check fails the DAG at parse time
+        self._settings = GuardSettings(spec=spec, checks=list(checks), default_suite=default_suite,
+                                       label_column=label_column, reference=reference, store=store)
         self.spec, self.store, self.reference, self.table = spec, store, reference, table
         super().__init__(kwargs_to_upstream={"python_callable": python_callable, "op_args": op_args,
                                              "op_kwargs": op_kwargs},
@@ -39,11 +39,11 @@ class _GuardedPythonOperator(DecoratedOperator, PythonOperator):
 
     def execute(self, context: Any) -> Any:
         result = super().execute(context)
-        settings = self._settings
-        settings.spec, settings.store, settings.reference = self.spec, self.store, self.reference  # rendered
-        settings.guard_name = settings.guard_name or self.task_id
-        data = dict(result) if isinstance(result, Mapping) else {self.table: result}
-        report = settings.build_guard().run(data, logical_date=logical_date(context), context=run_context(context))
+        rendered = self._settings.model_copy(update={"spec": self.spec, "store": self.store,
+                                                     "reference": self.reference})
+        guard = rendered.build(self.task_id, default_store())
+        report = guard.run(tables_of(result, self.table), logical_date=logical_date(context),
+                           context=run_context(context))
         publish(report, context, self.log)
         return result
 

@@ -18,24 +18,9 @@ from typing import Any, ClassVar
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
 
+from mlguard_orchestration.adapters import TrainingGuardFactory
 from mlguard_orchestration.airflow._report import publish, run_context
 from mlguard_orchestration.errors import GuardFailed
-
-
-class _GuardFactory:
-    """Builds TrainingGuards named after the task and remembers them, so the task can publish their report."""
-
-    def __init__(self, name: str, config: Mapping[str, Any] | None, context: dict[str, str]) -> None:
-        self.name, self.config, self.context = name, dict(config or {}), context
-        self.guards: list[Any] = []
-
-    def __call__(self, model: Any, optimizer: Any, **kwargs: Any) -> Any:
-        from mlguard_orchestration.training import GuardConfig, TrainingGuard
-
-        kwargs.setdefault("config", GuardConfig(**self.config))
-        guard = TrainingGuard(model, optimizer, name=kwargs.pop("name", self.name), context=self.context, **kwargs)
-        self.guards.append(guard)
-        return guard
 
 
 class _TrainingPythonOperator(DecoratedOperator, PythonOperator):
@@ -50,7 +35,7 @@ class _TrainingPythonOperator(DecoratedOperator, PythonOperator):
                          python_callable=python_callable, op_args=op_args, op_kwargs=op_kwargs, **kwargs)
 
     def execute(self, context: Any) -> Any:
-        factory = _GuardFactory(self.task_id, self.config, run_context(context))
+        factory = TrainingGuardFactory(self.task_id, self.config, run_context(context))
         self.op_kwargs = {**self.op_kwargs, "guard": factory}
         try:
             result = super().execute(context)

@@ -1,0 +1,22 @@
+"""Prefect 3 adapter: guard decorators that compose with `@task`, a ready guard task, artifacts and an event
+per guard run, failure hooks that post the report with the notifiers, and Blocks for their settings and
+secrets. Thin by design: the core decides, `_report.py` translates.
+"""
+
+from __future__ import annotations
+
+from mlguard_orchestration.prefect._report import (
+    EVENT_FAILED,
+    GuardCheckFailed,
+    GuardSourceUnavailable,
+    GuardSpecInvalid,
+    artifact_key,
+    retry_condition,
+)
+from mlguard_orchestration.prefect.decorators import default_store, guard_inputs, guard_output, guard_training
+from mlguard_orchestration.prefect.tasks import guard_data
+
+__all__ = [
+    "EVENT_FAILED", "GuardCheckFailed", "GuardSourceUnavailable", "GuardSpecInvalid", "artifact_key",
+    "default_store", "guard_data", "guard_inputs", "guard_output", "guard_training", "retry_condition",
+]

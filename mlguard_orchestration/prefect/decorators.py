@@ -1,0 +1,173 @@
+"""Guard decorators that compose with Prefect's `@task` (put `@task` on top):
+
+    @task(retries=2)
+    @guard_output(checks=[mg.NullRate(column="plan")], default_suite=True, store="s3://lake/mlguard")
+    def extract(day: str) -> pd.DataFrame: ...
+
+    @task
+    @guard_inputs("features", spec="guards/features.yaml")
+    def train(features: pd.DataFrame, epochs: int = 3) -> str: ...
+
+    @task
+    @guard_training(config={"plateau_steps": 500})
+    def fit(path: str, guard=None) -> str:
+        with guard(model, opt, compute_loss=...) as g: ...
+
+Sync and async functions share one code path (`_call`); an async task's guard runs in a worker thread so the
+event loop stays free. `functools.wraps` keeps the name, docstring and signature Prefect introspects for
+parameters and cache keys (`guard_training` hides its injected `guard` parameter from them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from mlguard_orchestration.adapters import GuardSettings, TrainingGuardFactory, tables_of
+from mlguard_orchestration.errors import GuardFailed, SpecError
+from mlguard_orchestration.prefect._report import install_retry_condition, logical_date, publish, run_context
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def default_store() -> str:
+    """Where references live when neither the decorator nor its spec says: $MLGUARD_STORE, else
+    $PREFECT_HOME/mlguard/profiles. With several workers, point MLGUARD_STORE at shared object storage."""
+    import os
+
+    from prefect.settings import get_current_settings
+
+    return os.environ.get("MLGUARD_STORE") or str(get_current_settings().home / "mlguard" / "profiles")
+
+
+def _task_name(fn: Callable[..., Any]) -> str:
+    from prefect.context import TaskRunContext
+
+    ctx = TaskRunContext.get()
+    return ctx.task.name if ctx is not None else fn.__name__
+
+
+def _run_guard(settings: GuardSettings, name: str, data: dict[str, Any]) -> None:
+    guard = settings.build(name, default_store())
+    publish(guard.run(data, logical_date=logical_date(), context=run_context()))
+
+
+def _wrap(fn: F, call: Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Any]) -> F:
+    """`fn` with `call(run, args, kwargs)` around it, sync or async alike: `run` is fn itself for a sync
+    function, and for an async one a sync stand-in that awaits it — so `call` is one code path for both."""
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            loop = asyncio.get_running_loop()
+
+            def run(*a: Any, **k: Any) -> Any:  # called in the worker thread: await fn on the task's loop
+                return asyncio.run_coroutine_threadsafe(fn(*a, **k), loop).result()
+
+            return await asyncio.to_thread(call, run, args, kwargs)
+        return run_async  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def run_sync(*args: Any, **kwargs: Any) -> Any:
+        return call(fn, args, kwargs)
+    return run_sync  # type: ignore[return-value]
+
+
+def _settings(spec: str | None, checks: Sequence[Any], name: str | None, default_suite: bool | Sequence[str],
+              label_column: str | None, reference: str | Mapping[str, str] | None, store: str | None,
+              sample_values: bool) -> GuardSettings:
+    try:  # validated when the decorator is applied: a typo fails at import, not in the middle of a run
+        return GuardSettings(name=name, spec=None if spec is None else str(spec), checks=list(checks),
+                             default_suite=default_suite if isinstance(default_suite, bool) else list(default_suite),
+                             label_column=label_column,
+                             reference=dict(reference) if isinstance(reference, Mapping) else reference,
+                             store=store, sample_values=sample_values)
+    except ValueError as exc:
+        raise SpecError(f"invalid mlguard guard settings: {exc}") from None
+
+
+def guard_output(*, checks: Sequence[Any] = (), spec: str | None = None, name: str | None = None,
+                 default_suite: bool | Sequence[str] = False, label_column: str | None = None,
+                 reference: str | Mapping[str, str] | None = None, store: str | None = None,
+                 table: str = "data", sample_values: bool = False) -> Callable[[F], F]:
+    """Guard what the task returns — a DataFrame, Arrow table, path/URI, `mg.Sql`, or `{table: source}` — before
+    any downstream task sees it. A single value is the table named `table`. The guard is named after the task
+    unless `name` says otherwise; its references live in `store` (default `default_store()`)."""
+    settings = _settings(spec, checks, name, default_suite, label_column, reference, store, sample_values)
+
+    def decorate(fn: F) -> F:
+        def call(run: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            install_retry_condition()
+            result = run(*args, **kwargs)
+            _run_guard(settings, _task_name(fn), tables_of(result, table))
+            return result
+        return _wrap(fn, call)
+    return decorate
+
+
+def guard_inputs(*params: str, checks: Sequence[Any] = (), spec: str | None = None, name: str | None = None,
+                 default_suite: bool | Sequence[str] = False, label_column: str | None = None,
+                 reference: str | Mapping[str, str] | None = None, store: str | None = None,
+                 sample_values: bool = False) -> Callable[[F], F]:
+    """Guard the named parameters before the task body runs (each parameter is the table of that name); a bad
+    input fails the task before it spends anything."""
+    if not params:
+        raise SpecError("guard_inputs needs the names of the parameters to guard, e.g. guard_inputs('features').")
+    settings = _settings(spec, checks, name, default_suite, label_column, reference, store, sample_values)
+
+    def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+        unknown = [p for p in params if p not in signature.parameters]
+        if unknown:
+            raise SpecError(f"guard_inputs on {fn.__name__!r} names parameter(s) {unknown} that the function "
+                            f"does not take; its parameters are {list(signature.parameters)}.")
+
+        def call(run: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            install_retry_condition()
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            _run_guard(settings, _task_name(fn), {p: bound.arguments[p] for p in params})
+            return run(*args, **kwargs)
+        return _wrap(fn, call)
+    return decorate
+
+
+def guard_training(*, config: Mapping[str, Any] | None = None, name: str | None = None) -> Callable[[F], F]:
+    """Give the task a `guard` factory — `guard(model, optimizer, compute_loss=…)` → TrainingGuard — and publish
+    the guard's report like the data guards'. A stopped run fails the task without retry (a diverged run with
+    the same settings diverges again). The function declares `guard=None`; Prefect never sees that parameter.
+
+    `config` holds GuardConfig fields (validated now)."""
+    from mlguard_orchestration.training.config import GuardConfig
+
+    settings = dict(config or {})
+    try:
+        GuardConfig(**settings)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"guard_training: invalid config {settings}: {exc}") from None
+
+    def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+        if "guard" not in signature.parameters:
+            raise SpecError(f"guard_training on {fn.__name__!r}: the function must take a `guard` parameter "
+                            f"(`guard=None`) to receive the guard factory; it takes {list(signature.parameters)}.")
+        visible = signature.replace(parameters=[p for p in signature.parameters.values() if p.name != "guard"])
+
+        def call(run: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            install_retry_condition()
+            factory = TrainingGuardFactory(name or _task_name(fn), settings, run_context())
+            bound = visible.bind(*args, **kwargs)
+            try:
+                result = run(*bound.args, **bound.kwargs, guard=factory)
+            except GuardFailed as stopped:  # TrainingStopped: the guard's verdict, with its report
+                publish(stopped.report)
+                raise  # unreachable: publish raised for a failed report
+            if factory.guards:
+                publish(factory.guards[-1].report())
+            return result
+        wrapped = _wrap(fn, call)
+        wrapped.__signature__ = visible  # type: ignore[attr-defined]
+        return wrapped
+    return decorate

@@ -1,0 +1,82 @@
+"""The example churn flow under a real Prefect API (the test harness): a clean run registers a model; each
+planted bug fails the right task with the expected finding and top cause, nothing downstream runs, and the
+report is readable from the API afterwards as the task run's artifacts and as an `mlguard.guard.failed` event."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from dags_examples.churn.pipeline import BUGS, EXPECTED
+from dags_examples.churn_flow import ORDER, churn_pipeline
+from mlguard_orchestration.prefect import GuardCheckFailed
+from tests.prefect.conftest import artifacts, guard_events, task_runs
+
+GUARDS = ("guard_extract", "guard_join", "guard_training", "guard_split", "train")
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, Any]:
+    """One flow run per bug, after the clean run (whose passing extract guard promotes the reference the bug
+    runs are compared with): {bug: final flow state}."""
+    return {bug: churn_pipeline(bug, return_state=True) for bug in ["none", *BUGS]}
+
+
+def test_clean_run_completes_every_task(runs: dict[str, Any]) -> None:
+    state = runs["none"]
+    assert state.is_completed(), state.message
+    got = task_runs(state.state_details.flow_run_id)
+    assert {name: r.state.name for name, r in got.items()} == dict.fromkeys(ORDER, "Completed")
+    for name in GUARDS:
+        attached = artifacts(got[name].id)
+        assert set(attached) == {"markdown"}, (name, set(attached))  # no findings: no findings table
+        assert attached["markdown"].data.startswith("### PASS"), attached["markdown"].data
+
+
+@pytest.mark.parametrize("bug", list(BUGS))
+def test_each_bug_fails_its_task_with_the_cause_first(bug: str, runs: dict[str, Any]) -> None:
+    stage, code, top_cause = EXPECTED[bug]
+    state = runs[bug]
+    assert state.is_failed()
+    got = {name: r.state.name for name, r in task_runs(state.state_details.flow_run_id).items()}
+    assert got[stage] == "Failed", got
+    assert all(got[t] == "Completed" for t in ORDER[: ORDER.index(stage)]), got
+    assert not set(got) & set(ORDER[ORDER.index(stage) + 1:]), got  # downstream never ran
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, GuardCheckFailed)
+    report = error.report
+    assert code in {f.code for f in report.findings}, [f.code for f in report.findings]
+    assert report.top_cause is not None and report.top_cause.code == top_cause, report.headline()
+    assert str(error).startswith(f"{report.top_cause.summary} [{top_cause}]"), str(error)
+    assert report.context["flow"] == "mlguard-churn" and report.context["task"] == stage
+
+
+@pytest.mark.parametrize("bug", list(BUGS))
+def test_the_report_is_readable_from_the_api(bug: str, runs: dict[str, Any]) -> None:
+    stage, code, top_cause = EXPECTED[bug]
+    failed = task_runs(runs[bug].state_details.flow_run_id)[stage]
+    attached = artifacts(failed.id)
+    guard = runs[bug].result(raise_on_failure=False).report.guard
+    assert attached["markdown"].key == attached["table"].key.removesuffix("-findings") == f"mlguard-{guard}".replace("_", "-")
+    assert attached["markdown"].data.startswith(f"### FAIL — guard `{guard}`")
+    rows = json.loads(attached["table"].data)
+    assert code in {r["code"] for r in rows} and top_cause in {r["cause_code"] for r in rows}, rows
+    assert rows[0]["severity"] == "fail"
+
+
+def test_one_failed_guard_event_per_bad_run_and_none_for_the_clean_one(runs: dict[str, Any]) -> None:
+    ids = {f"prefect.flow-run.{state.state_details.flow_run_id}": bug for bug, state in runs.items()}
+    events = guard_events(list(ids), expected=len(BUGS))
+    got = {}
+    for event in events:
+        (bug,) = {ids[r.id] for r in event.related if r.id in ids}
+        got[bug] = event
+    assert set(got) == set(BUGS)  # the clean run emitted none
+    for bug, event in got.items():
+        report = runs[bug].result(raise_on_failure=False).report
+        assert event.resource.id == f"mlguard.guard.{report.guard}"
+        assert event.payload == {"guard": report.guard, "status": "fail", "code": report.top_finding.code,
+                                 "cause": EXPECTED[bug][2], "headline": report.headline()}
+        assert any(r.id.startswith("prefect.task-run.") for r in event.related)
