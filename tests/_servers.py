@@ -9,7 +9,8 @@
 - `refused_url` / `refused_port()`: a loopback port with nothing listening.
 - `silent_port`: a TCP server that accepts connections and never says a word (an SMTP server that hangs).
 
-Use them from another test package's conftest with `from tests._servers import http_server  # noqa: F401`.
+Use them from a conftest with `from tests._servers import http_server  # noqa: F401`, or from a test module
+with `http_server = _servers.http_server` (an assignment, so that ruff does not see a redefinition).
 """
 
 from __future__ import annotations

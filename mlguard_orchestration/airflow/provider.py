@@ -20,6 +20,8 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [{"integration-name": "mlguard", "python-modules": ["mlguard_orchestration.airflow.sensors"]}],
         "triggers": [{"integration-name": "mlguard",
                       "python-modules": ["mlguard_orchestration.airflow.triggers"]}],
+        "notifications": [f"mlguard_orchestration.airflow.notifiers.{name}" for name in (
+            "MlguardSlackNotifier", "MlguardWebhookNotifier", "MlguardEmailNotifier")],
         "task-decorators": [
             {"name": "mlguard", "class-name": "mlguard_orchestration.airflow.decorators.guarded_task"},
             {"name": "mlguard_training", "class-name": "mlguard_orchestration.airflow.training.training_task"},
