@@ -13,10 +13,18 @@ from mlguard_orchestration.prefect._report import (
     artifact_key,
     retry_condition,
 )
+from mlguard_orchestration.prefect.blocks import (
+    EmailNotifierBlock,
+    NotifierBlock,
+    SlackNotifierBlock,
+    WebhookNotifierBlock,
+)
 from mlguard_orchestration.prefect.decorators import default_store, guard_inputs, guard_output, guard_training
+from mlguard_orchestration.prefect.hooks import alert_for, notify_on_failure
 from mlguard_orchestration.prefect.tasks import guard_data
 
 __all__ = [
-    "EVENT_FAILED", "GuardCheckFailed", "GuardSourceUnavailable", "GuardSpecInvalid", "artifact_key",
-    "default_store", "guard_data", "guard_inputs", "guard_output", "guard_training", "retry_condition",
+    "EVENT_FAILED", "EmailNotifierBlock", "GuardCheckFailed", "GuardSourceUnavailable", "GuardSpecInvalid",
+    "NotifierBlock", "SlackNotifierBlock", "WebhookNotifierBlock", "alert_for", "artifact_key", "default_store",
+    "guard_data", "guard_inputs", "guard_output", "guard_training", "notify_on_failure", "retry_condition",
 ]

@@ -92,16 +92,17 @@ def findings_table(report: Report) -> list[dict[str, Any]]:
 
 
 def run_context() -> dict[str, str]:
-    """Where the guard ran, for the report: flow, flow run, task, task run, attempt."""
+    """Where the guard ran, for the report (the notifiers' `where` keys): flow, flow run, task, task run, attempt."""
     from prefect.context import FlowRunContext, TaskRunContext
 
     out = {"orchestrator": "prefect"}
     flow_ctx, task_ctx = FlowRunContext.get(), TaskRunContext.get()
     if flow_ctx is not None and flow_ctx.flow_run is not None:
-        out.update(flow=flow_ctx.flow.name, flow_run=flow_ctx.flow_run.name, flow_run_id=str(flow_ctx.flow_run.id))
+        out.update(flow_name=flow_ctx.flow.name, flow_run_name=flow_ctx.flow_run.name,
+                   flow_run_id=str(flow_ctx.flow_run.id))
     if task_ctx is not None:
-        out.update(task=task_ctx.task.name, task_run=task_ctx.task_run.name, task_run_id=str(task_ctx.task_run.id),
-                   run_count=str(task_ctx.task_run.run_count))
+        out.update(task_name=task_ctx.task.name, task_run_name=task_ctx.task_run.name,
+                   task_run_id=str(task_ctx.task_run.id), run_count=str(task_ctx.task_run.run_count))
     return out
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests._servers import http_server, refused_url, smtp_server  # noqa: F401 (loopback servers, shared)
+
 # Before Prefect reads its settings: results, local storage and the harness's files stay out of ~/.prefect.
 _HOME = Path(tempfile.mkdtemp(prefix="mlguard-prefect-"))
 os.environ["PREFECT_HOME"] = str(_HOME)
@@ -78,3 +80,12 @@ def write_parquet(path: Path, **columns: list[Any]) -> str:
 
     pd.DataFrame(columns).to_parquet(path)
     return str(path)
+
+
+def flow_logs(flow_run_id: Any) -> str:
+    """Every log line the API stored for a flow run (its tasks' included)."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    with client() as c:
+        logs = c.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200)
+    return "\n".join(entry.message for entry in logs)

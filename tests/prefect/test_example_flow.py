@@ -50,7 +50,7 @@ def test_each_bug_fails_its_task_with_the_cause_first(bug: str, runs: dict[str, 
     assert code in {f.code for f in report.findings}, [f.code for f in report.findings]
     assert report.top_cause is not None and report.top_cause.code == top_cause, report.headline()
     assert str(error).startswith(f"{report.top_cause.summary} [{top_cause}]"), str(error)
-    assert report.context["flow"] == "mlguard-churn" and report.context["task"] == stage
+    assert report.context["flow_name"] == "mlguard-churn" and report.context["task_name"] == stage
 
 
 @pytest.mark.parametrize("bug", list(BUGS))
