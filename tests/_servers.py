@@ -1,9 +1,9 @@
 """Real servers on loopback for the notifier tests (Airflow, Prefect and the core share them).
 
 - `http_server`: a recording HTTP server (stdlib ThreadingHTTPServer in a thread). Set `.mode` to "ok" (200),
-  "500", "400", "404" (quotes the request path back, as some servers do) or "hang" (reads the request, then
-  answers nothing until the test ends), or queue statuses in `.script` (e.g. [500, 429]) that are answered
-  first. Every request lands in `.requests`.
+  "500", "400", "404" (quotes the request path back, as some servers do), "hang" (reads the request, then
+  answers nothing until the test ends) or "drip" (answers 200, one byte every 0.2 s); or queue statuses in
+  `.script` (e.g. [500, 429]) that are answered first. Every request lands in `.requests`.
 - `smtp_server`: an aiosmtpd Controller collecting messages in `.messages`; it accepts AUTH LOGIN/PLAIN for
   `.username`/`.password` over plain SMTP, and answers DATA with the replies queued in `.data_replies` first.
 - `refused_url` / `refused_port()`: a loopback port with nothing listening.
@@ -56,6 +56,12 @@ class RecordingHTTPServer:
                     self._answer(outer.script.pop(0))
                 elif outer.mode == "hang":
                     outer._release.wait(120)  # longer than any notifier's budget; released when the test ends
+                elif outer.mode == "drip":  # a whole answer, one byte every 0.2 s (~8 s): no single read times out
+                    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok":
+                        if outer._release.wait(0.2):
+                            return
+                        self.wfile.write(bytes([byte]))
+                    self.close_connection = True
                 elif outer.mode == "404":  # a server that quotes the (secret) path back in its reply
                     self._answer(404, f"no hook at {self.path}".encode())
                 else:

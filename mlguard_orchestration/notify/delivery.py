@@ -10,10 +10,11 @@ the "mlguard.notify" logger, with secrets scrubbed, and returned as a Delivery.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -85,7 +86,7 @@ def deliver(name: str, target: str, policy: Policy, attempt: Callable[[float], i
     while True:
         attempts += 1
         try:
-            status, error = attempt(min(policy.timeout_s, max(deadline - time.monotonic(), 0.001))), None
+            status, error = _within(attempt, min(policy.timeout_s, max(deadline - time.monotonic(), 0.001))), None
             break
         except AttemptFailed as exc:
             status, error, transient = exc.status, str(exc), exc.transient
@@ -102,6 +103,30 @@ def deliver(name: str, target: str, policy: Policy, attempt: Callable[[float], i
     if not delivery.ok:
         log.warning("%s notification to %s failed after %d attempt(s): %s", name, target, attempts, delivery.error)
     return delivery
+
+
+def _within(attempt: Callable[[float], int], timeout_s: float) -> int:
+    """Run `attempt(timeout_s)` and give up on it after `timeout_s` whatever it is doing.
+
+    httpx and smtplib time out each socket operation, not the whole exchange, so a server that drips its answer
+    a byte at a time (or an SMTP tarpit that delays every reply) could hold an attempt for minutes. The attempt
+    runs in a daemon thread; one that overstays is abandoned and ends at its next socket timeout."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["status"] = attempt(timeout_s)
+        except Exception as exc:  # noqa: BLE001 - handed back to the caller's thread below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="mlguard-notify-attempt", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        raise AttemptFailed(f"timed out after {timeout_s:.1f}s (the server was still answering)", transient=True)
+    if "error" in outcome:
+        raise outcome["error"]
+    return int(outcome["status"])
 
 
 def failed(name: str, error: str) -> Delivery:

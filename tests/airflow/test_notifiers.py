@@ -88,6 +88,11 @@ def _deliveries(run: Any, task_id: str) -> dict[str, Any] | None:
         return None if row is None else XComModel.deserialize_value(row)
 
 
+def _capture_all(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # Airflow sets it to WARNING; its request lines show URLs
+
+
 def _no_secrets(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> str:
     """Everything logged or printed during the test (the test SMTP server's own log aside); no secret in it."""
     out, err = capfd.readouterr()
@@ -100,7 +105,7 @@ def _no_secrets(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[s
 def test_a_failed_guard_reaches_slack_the_webhook_and_email(
         tables: dict[str, str], connections: None, http_server: RecordingHTTPServer, smtp_server: SmtpServer,
         caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
-    caplog.set_level(logging.DEBUG)
+    _capture_all(caplog)
     CAUGHT.clear()
     run = _join_dag("n_join", tables, base_url="http://airflow.example:8080").test()
     assert states(run) == {"guard_join": "failed"} and CAUGHT["exception"] == "GuardCheckFailed"
@@ -135,7 +140,8 @@ def test_a_failed_guard_reaches_slack_the_webhook_and_email(
 
     assert {name: d["ok"] for name, d in _deliveries(run, "guard_join").items()} == {
         "slack:mlguard_slack": True, "webhook:mlguard_webhook": True, "email:mlguard_smtp": True}
-    _no_secrets(caplog, capfd)
+    shown = _no_secrets(caplog, capfd)
+    assert f"HTTP Request: POST http://127.0.0.1:{http_server.port}/***" in shown  # httpx's line, scrubbed
 
 
 @pytest.mark.parametrize("mode", ["hang", "500", "refused"])
@@ -143,7 +149,7 @@ def test_broken_services_leave_the_task_failure_intact_within_the_budget(
         mode: str, tables: dict[str, str], connections: None, http_server: RecordingHTTPServer,
         smtp_server: SmtpServer, silent_port: int, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
-    caplog.set_level(logging.DEBUG)
+    _capture_all(caplog)
     CAUGHT.clear()
     http_server.mode = mode
     smtp_server.data_replies.extend(["554 5.7.1 rejected"] * 3)

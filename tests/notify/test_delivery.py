@@ -32,7 +32,9 @@ def _no_secret_anywhere(caplog: pytest.LogCaptureFixture, *deliveries: Delivery,
 
 @pytest.fixture(autouse=True)
 def _capture_everything(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)  # httpx/httpcore included: the secret must not reach any logger
+    caplog.set_level(logging.DEBUG)  # everything: the secret must not reach any logger
+    for name in ("httpx", "httpcore"):  # whatever level someone else set (importing Airflow sets WARNING)
+        caplog.set_level(logging.DEBUG, logger=name)
 
 
 def test_transient_failures_are_retried_until_the_server_recovers(http_server: RecordingHTTPServer) -> None:
@@ -59,7 +61,7 @@ def test_success_logs_nothing_of_ours(http_server: RecordingHTTPServer, caplog: 
     assert not [r for r in caplog.records if r.name == "mlguard.notify"]
 
 
-@pytest.mark.parametrize("server", ["hang", "500", "refused"])
+@pytest.mark.parametrize("server", ["hang", "drip", "500", "refused"])
 def test_a_broken_server_costs_at_most_the_budget(server: str, http_server: RecordingHTTPServer,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     url = f"http://127.0.0.1:{refused_port()}{SLACK_PATH}" if server == "refused" else http_server.url(SLACK_PATH)
@@ -72,7 +74,8 @@ def test_a_broken_server_costs_at_most_the_budget(server: str, http_server: Reco
     assert elapsed < slack.budget_s + MARGIN_S and delivery.elapsed_s < slack.budget_s + MARGIN_S
     assert not delivery.ok and delivery.attempts == 3  # each failure is transient: all retries used
     assert delivery.error is not None and delivery.error.startswith(
-        {"hang": "timed out after", "500": "HTTP 500: server_error", "refused": "ConnectError"}[server])
+        {"hang": "timed out after", "drip": "timed out after", "500": "HTTP 500: server_error",
+         "refused": "ConnectError"}[server])
     _no_secret_anywhere(caplog, delivery, secrets=("SLACK-SECRET",))
 
 
