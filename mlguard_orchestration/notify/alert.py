@@ -21,8 +21,8 @@ MAX_TITLE_CHARS = 150
 MAX_WHERE = 10
 MAX_WHERE_CHARS = 200
 # The keys adapters put in `where`, in the order people read them; any other key follows.
-_WHERE_ORDER = ("orchestrator", "dag_id", "flow_name", "task_id", "task_name", "run_id", "flow_run_id",
-                "task_run_id", "try_number", "map_index")
+_WHERE_ORDER = ("orchestrator", "dag_id", "flow_name", "task_id", "task_name", "run_id", "flow_run_name",
+                "flow_run_id", "task_run_name", "task_run_id", "try_number", "run_count", "map_index")
 
 Event = Literal["mlguard.guard_failed", "mlguard.task_failed"]
 
