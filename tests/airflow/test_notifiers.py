@@ -196,16 +196,26 @@ def test_a_task_that_fails_otherwise_sends_a_task_alert_linked_to_the_configured
     assert body["url"].startswith("http://airflow.internal:8080/dags/n_plain/runs/")
 
 
-def test_a_missing_connection_is_recorded_not_raised(tables: dict[str, str], http_server: RecordingHTTPServer) -> None:
+def test_a_missing_or_incomplete_connection_is_recorded_not_raised(
+        tables: dict[str, str], http_server: RecordingHTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_NO_SCHEME", json.dumps({"conn_type": "http", "host": "example.com"}))
+    monkeypatch.setenv("AIRFLOW_CONN_NO_RECIPIENTS", json.dumps({"conn_type": "smtp", "host": "127.0.0.1"}))
     CAUGHT.clear()
     with DAG("n_noconn", schedule=None, catchup=False, default_args={"retries": 0}) as dag:
         JoinGuardOperator(task_id="guard_join", left=tables["left"], right=tables["right"], on="user_id",
-                          on_failure_callback=[MlguardSlackNotifier("not_defined"), _after_notifiers])
+                          on_failure_callback=[MlguardSlackNotifier("not_defined"),
+                                               MlguardWebhookNotifier("no_scheme"),
+                                               MlguardEmailNotifier("no_recipients"), _after_notifiers])
     run = register(dag).test()
     assert states(run) == {"guard_join": "failed"} and CAUGHT["exception"] == "GuardCheckFailed"
-    [(name, delivery)] = _deliveries(run, "guard_join").items()
-    assert name == "slack:not_defined" and not delivery["ok"] and delivery["attempts"] == 0
-    assert "'not_defined'" in delivery["error"] and "isn't defined" in delivery["error"]
+    deliveries = _deliveries(run, "guard_join")
+    assert {name: (d["ok"], d["attempts"]) for name, d in deliveries.items()} == {
+        "slack:not_defined": (False, 0), "webhook:no_scheme": (False, 0), "email:no_recipients": (False, 0)}
+    assert "'not_defined'" in deliveries["slack:not_defined"]["error"]
+    assert "isn't defined" in deliveries["slack:not_defined"]["error"]
+    assert "put the full webhook URL" in deliveries["webhook:no_scheme"]["error"]
+    assert '"to": ["a@x.org"]' in deliveries["email:no_recipients"]["error"]
+    assert http_server.requests == []
 
 
 def test_a_passing_guard_sends_nothing(tables: dict[str, str], connections: None, http_server: RecordingHTTPServer,
