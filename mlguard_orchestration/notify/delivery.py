@@ -110,7 +110,8 @@ def _within(attempt: Callable[[float], int], timeout_s: float) -> int:
 
     httpx and smtplib time out each socket operation, not the whole exchange, so a server that drips its answer
     a byte at a time (or an SMTP tarpit that delays every reply) could hold an attempt for minutes. The attempt
-    runs in a daemon thread; one that overstays is abandoned and ends at its next socket timeout."""
+    runs in a daemon thread; one that overstays is abandoned and ends on its own (a socket timeout, or the
+    server finishing its answer)."""
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -123,7 +124,7 @@ def _within(attempt: Callable[[float], int], timeout_s: float) -> int:
     worker.start()
     worker.join(timeout_s)
     if worker.is_alive():
-        raise AttemptFailed(f"timed out after {timeout_s:.1f}s (the server was still answering)", transient=True)
+        raise AttemptFailed(f"timed out after {timeout_s:.1f}s", transient=True)
     if "error" in outcome:
         raise outcome["error"]
     return int(outcome["status"])
