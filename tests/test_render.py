@@ -39,3 +39,22 @@ def test_a_guard_error_is_rendered_as_such() -> None:
     assert report.status == "error"
     assert "could not run" in to_text(report)
     assert "/nonexistent/file.parquet" in to_markdown(report)
+
+
+def test_changes_since_the_last_good_run_come_right_after_the_verdict(tmp_path) -> None:
+    from tests._data import churn_frame
+
+    store = mg.ProfileStore(tmp_path)
+    guard = mg.Guard("features", checks=[mg.Schema(columns={"plan": "string"})], store=store)
+    assert guard.run(churn_frame(2_000, seed=1)).passed
+    report = guard.run(churn_frame(3_000, seed=2).rename(columns={"plan": "plan_name"}))
+    text = to_text(report)
+    lines = text.splitlines()
+    assert lines[1] == "  changed since the last good run:"
+    assert "removed 'plan'" in lines[2] and "[change.schema]" in lines[2]
+    assert "(`change.schema`)" in to_markdown(report)
+
+
+def test_a_passing_report_without_a_store_shows_no_changes_block() -> None:
+    text = to_text(mg.Guard("g", checks=[mg.NullRate(column="x", max=0.0)]).run(pd.DataFrame({"x": [1.0]})))
+    assert "changed since" not in text
