@@ -1,5 +1,5 @@
-"""Airflow 3 adapter: guard operators, a dataset-ready sensor (poke or deferrable), `@task.mlguard`, and a
-provider entry point. Thin by design: the core decides, this package translates (see `_report.py`).
+"""Airflow 3 adapter: guard operators, a dataset-ready sensor (poke or deferrable), `@task.mlguard`, on-failure
+notifiers and a provider entry point. Thin by design: the core decides, this package translates (see `_report.py`).
 
 Names are imported lazily: Airflow loads `mlguard_orchestration.airflow.provider` while its own configuration
 is still initialising, so this package must not import Airflow until a name is used.
@@ -17,11 +17,13 @@ _WHERE = {
     "DataGuardOperator": "operators", "DriftGuardOperator": "operators", "JoinGuardOperator": "operators",
     "LeakageGuardOperator": "operators", "RowCountGuardOperator": "operators", "SchemaGuardOperator": "operators",
     "DatasetReadySensor": "sensors", "DatasetReadyTrigger": "triggers",
+    "MlguardSlackNotifier": "notifiers", "MlguardWebhookNotifier": "notifiers", "MlguardEmailNotifier": "notifiers",
 }
 __all__ = [  # noqa: RUF022 (same order as _WHERE)
     "XCOM_KEY", "GuardCheckFailed", "GuardSourceUnavailable", "GuardSpecInvalid", "report_from_context", "read_report",
     "guarded_task", "training_task", "DataGuardOperator", "DriftGuardOperator", "JoinGuardOperator", "LeakageGuardOperator",
     "RowCountGuardOperator", "SchemaGuardOperator", "DatasetReadySensor", "DatasetReadyTrigger",
+    "MlguardSlackNotifier", "MlguardWebhookNotifier", "MlguardEmailNotifier",
 ]
 
 
