@@ -1,7 +1,8 @@
 # mlguard-orchestration developer Makefile.
 #   make .venv  - create/refresh the pinned virtualenv (stamp-based)
 #   make test   - run the test suite (sets everything up from a fresh clone)
-#   make demo   - run the example pipeline
+#   make demo   - run the example pipeline (ORCHESTRATOR=airflow|prefect; default airflow)
+#   make test-prefect-latest - the core and Prefect tests on the newest Prefect, without Airflow
 #   make bench  - run the data-guard benchmarks
 #   make lock   - regenerate requirements/lock.txt
 #   make clean  - remove virtualenvs, caches and build output
@@ -18,6 +19,12 @@ TOOLS      := .tools
 TOOLS_UV   := $(TOOLS)/bin/uv
 TOOLS_STAMP := $(TOOLS)/.uv-$(UV_VERSION)
 LOCK       := requirements/lock.txt
+# The newest Prefect cannot share .venv with Airflow 3.3 (fastapi), so it gets its own venv and lock.
+LATEST        := .venv-prefect-latest
+LATEST_LOCK   := requirements/prefect-latest.txt
+LATEST_STAMP  := $(LATEST)/.mlguard-installed
+# Which orchestrator `make demo` runs: ORCHESTRATOR=prefect make demo (or MLGUARD_ORCHESTRATOR=prefect).
+ORCHESTRATOR ?= $(or $(MLGUARD_ORCHESTRATOR),airflow)
 
 # Interpreter used to create virtualenvs: python3.11, falling back to python3
 # (its version is checked to be 3.11 before use). Override: make BOOT_PYTHON=...
@@ -35,7 +42,8 @@ export AIRFLOW_HOME := $(CURDIR)/.airflow
 
 CHECK_PY311 = -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'
 
-.PHONY: .venv demo demo-cli test bench lock clean check-python docker-install-check
+.PHONY: .venv demo demo-cli test bench lock lock-prefect-latest test-prefect-latest clean check-python \
+	docker-install-check
 
 check-python:
 	@test -n "$(BOOT_PYTHON)" || { echo "error: neither python3.11 nor python3 found on PATH" >&2; exit 1; }
@@ -56,7 +64,7 @@ $(STAMP): $(LOCK) pyproject.toml
 	@touch $@
 
 demo: .venv
-	$(VPY) -m dags_examples.demo
+	$(VPY) -m dags_examples.demo --orchestrator $(ORCHESTRATOR)
 
 demo-cli: .venv
 	$(VPY) -m dags_examples.cli_demo
@@ -73,6 +81,19 @@ docker-install-check: .venv
 	$(UV) venv --quiet --python $(VPY) .ci-airflow
 	$(UV) pip sync --quiet --python .ci-airflow/bin/python $(UV_FIND_LINKS) $(LOCK) requirements/venv-tools.txt
 	PYTHON=.ci-airflow/bin/python bash docker/install.sh ".[torch]"
+
+# Core and Prefect tests on the newest Prefect 3 (no Airflow: tests/airflow is not collected; nor tests/training,
+# whose Lightning/transformers tests live in the main venv).
+$(LATEST_STAMP): $(LATEST_LOCK) pyproject.toml | .venv
+	rm -rf $(LATEST)
+	$(UV) venv --quiet --python $(VPY) $(LATEST)
+	$(UV) pip sync --quiet --python $(LATEST)/bin/python $(UV_FIND_LINKS) $(LATEST_LOCK)
+	$(UV) pip install --quiet --python $(LATEST)/bin/python --no-deps -e .
+	@touch $@
+
+test-prefect-latest: $(LATEST_STAMP)
+	$(LATEST)/bin/python -c 'import prefect, sys; print("prefect", prefect.__version__); sys.exit("airflow" in sys.modules)'
+	$(LATEST)/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/airflow --ignore=tests/training
 
 bench: .venv
 	$(VPY) benchmarks/data_guards.py
@@ -97,6 +118,18 @@ lock: $(TOOLS_STAMP)
 	@grep -qx 'torch==2.13.0+cpu' $(LOCK) || { echo "error: torch is not pinned to 2.13.0+cpu" >&2; exit 1; }
 	@echo "$(LOCK) OK"
 
+# The newest Prefect 3 with the core and the prefect/torch extras, and what the tests need; no Airflow.
+lock-prefect-latest: $(TOOLS_STAMP)
+	$(TOOLS_UV) pip compile pyproject.toml requirements/prefect-latest.in --extra prefect --extra torch \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--override requirements/prefect-latest-overrides.txt \
+		$(UV_FIND_LINKS) \
+		--custom-compile-command "make lock-prefect-latest" \
+		--output-file $(LATEST_LOCK)
+	@if grep -n '^nvidia-\|^apache-airflow' $(LATEST_LOCK); then echo "error: CUDA or Airflow packages in $(LATEST_LOCK)" >&2; exit 1; fi
+	@grep -qx 'torch==2.13.0+cpu' $(LATEST_LOCK) || { echo "error: torch is not pinned to 2.13.0+cpu" >&2; exit 1; }
+	@echo "$(LATEST_LOCK) OK ($$(grep '^prefect==' $(LATEST_LOCK)))"
+
 clean:
-	rm -rf $(VENV) $(TOOLS) .airflow .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) $(LATEST) $(TOOLS) .airflow .pytest_cache .ruff_cache build dist *.egg-info
 	find . -name __pycache__ -type d -not -path './.git/*' -prune -exec rm -rf {} +

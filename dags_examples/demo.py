@@ -1,80 +1,143 @@
-"""`make demo`: the churn DAG run for real by Airflow 3 (`dag.test()`, SQLite metadata DB under .airflow/,
-examples off) — clean, then with one planted bug — printing which task stopped the bad run and why.
+"""`make demo`: the churn pipeline run for real by an orchestrator — clean, then with one planted bug — printing
+which task stopped the bad run and why.
 
-    MLGUARD_BUG=unit_change make demo     # any of dags_examples.churn.pipeline.BUGS; default wrong_join_key
+- Airflow 3 (the default): `dags_examples/churn_dag.py` with `dag.test()`, SQLite metadata DB under .airflow/.
+- Prefect 3: `dags_examples/churn_flow.py` on an ephemeral Prefect API (SQLite under .mlguard/demo-prefect/).
+
+    MLGUARD_BUG=unit_change make demo                  # any of dags_examples.churn.pipeline.BUGS
+    make demo ORCHESTRATOR=prefect                     # or MLGUARD_ORCHESTRATOR=prefect, or
+    python -m dags_examples.demo --orchestrator prefect
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / ".mlguard" / "demo-airflow"
 HOME = Path(os.environ.get("AIRFLOW_HOME", ROOT / ".airflow"))
-
-# Before Airflow is imported: its home, DB and DAG folder, and a fresh mlguard store for a reproducible demo.
-os.environ.update({
-    "AIRFLOW_HOME": str(HOME), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags_examples"),
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
-    "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
-    "MLGUARD_STORE": str(DEMO / "profiles"), "MLGUARD_WORKDIR": str(DEMO / "runs"),
-    "MLGUARD_REGISTRY": str(DEMO / "registry"),
-})
-
+ORCHESTRATORS = ("airflow", "prefect")
 ORDER = ["configure", "extract", "guard_extract", "guard_join", "preprocess", "guard_training", "split",
          "guard_split", "train", "evaluate", "register"]
 
 
-def run(bug: str):  # type: ignore[no-untyped-def]
-    from dags_examples.churn_dag import build_dag
+def _environment(orchestrator: str) -> Path:
+    """Before the orchestrator is imported: its home and DB, and a fresh mlguard store for a reproducible demo."""
+    demo = ROOT / ".mlguard" / f"demo-{orchestrator}"
+    shutil.rmtree(demo, ignore_errors=True)
+    os.environ.update({"MLGUARD_STORE": str(demo / "profiles"), "MLGUARD_WORKDIR": str(demo / "runs"),
+                       "MLGUARD_REGISTRY": str(demo / "registry")})
+    if orchestrator == "airflow":
+        os.environ.update({
+            "AIRFLOW_HOME": str(HOME), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags_examples"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
+        })
+    else:  # no PREFECT_API_URL: Prefect starts an ephemeral API server on a SQLite DB in PREFECT_HOME
+        os.environ.pop("PREFECT_API_URL", None)
+        (demo / "prefect").mkdir(parents=True)
+        os.environ.update({"PREFECT_HOME": str(demo / "prefect"),
+                           "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(demo / "prefect" / "storage"),
+                           "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",  # a busy laptop needs >20 s
+                           "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING")})
+    return demo
 
-    dag_run = build_dag().test(run_conf={"bug": bug})
-    got = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-    print("   " + " → ".join(f"{t}:{got.get(t)}" for t in ORDER))
-    return dag_run, got
+
+def _print_states(got: dict[str, str | None]) -> None:
+    print("   " + " → ".join(f"{t}:{got.get(t) or 'not run'}" for t in ORDER))
 
 
-def main() -> int:
-    from dags_examples.churn.pipeline import BUGS
+def _print_stop(stage: str, not_run: list[str], report, where: str) -> None:  # type: ignore[no-untyped-def]
+    from mlguard_orchestration.notify import to_text
 
-    bug = os.environ.get("MLGUARD_BUG", "wrong_join_key")
-    if bug not in BUGS:
-        print(f"MLGUARD_BUG={bug!r} is not a planted bug; choose one of: {', '.join(BUGS)}", file=sys.stderr)
-        return 2
-    shutil.rmtree(DEMO, ignore_errors=True)
-    HOME.mkdir(parents=True, exist_ok=True)
+    print(f"\n   → stopped at task {stage!r}; downstream tasks did not run ({', '.join(not_run)})")
+    if report is not None:
+        cause = report.top_cause
+        if cause is not None:
+            print(f"   → top cause: {cause.summary} [{cause.code}]")
+        print(f"\n   report ({where}):\n" + "\n".join("     " + line for line in to_text(report).splitlines()))
+
+
+def airflow_demo(bug: str) -> int:
     from airflow.utils import db
 
+    from dags_examples.churn.pipeline import BUGS
+    from dags_examples.churn_dag import build_dag
+    from mlguard_orchestration.airflow import read_report
+
+    def run(bug: str):  # type: ignore[no-untyped-def]
+        dag_run = build_dag().test(run_conf={"bug": bug})
+        got = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+        _print_states(got)
+        return dag_run, got
+
+    HOME.mkdir(parents=True, exist_ok=True)
     print(f"Airflow home {HOME} (SQLite), DAG mlguard_churn from dags_examples/churn_dag.py")
     db.initdb()
-
     print("\n1. clean run (its passing guards promote the reference profiles):")
     _, got = run("none")
     clean_ok = set(got.values()) == {"success"}
     print("   → every task succeeded; model registered" if clean_ok else "   → UNEXPECTED: the clean run did not pass")
-
     print(f"\n2. run with a planted bug — {bug}: {BUGS[bug]}")
     dag_run, got = run(bug)
     failed = [t for t in ORDER if got.get(t) == "failed"]
     if not failed:
         print("   → the bug went through every guard: that is a bug in mlguard")
         return 1
-    from mlguard_orchestration.airflow import read_report
-    from mlguard_orchestration.notify import to_text
-
-    report = read_report(dag_run, failed[0])
-    print(f"\n   → stopped at task {failed[0]!r}; downstream tasks did not run "
-          f"({', '.join(t for t in ORDER if got.get(t) == 'upstream_failed')})")
-    if report is not None:
-        cause = report.top_cause
-        if cause is not None:
-            print(f"   → top cause: {cause.summary} [{cause.code}]")
-        print("\n   report (XCom key 'mlguard_report'):\n" + "\n".join("     " + line for line in to_text(report).splitlines()))
+    _print_stop(failed[0], [t for t in ORDER if got.get(t) == "upstream_failed"], read_report(dag_run, failed[0]),
+                "XCom key 'mlguard_report'")
     return 0 if clean_ok else 1
+
+
+def prefect_demo(bug: str) -> int:
+    from dags_examples.churn.pipeline import BUGS
+    from dags_examples.churn_flow import churn_pipeline, task_states
+
+    def run(bug: str):  # type: ignore[no-untyped-def]
+        state = churn_pipeline(bug, return_state=True)
+        got = task_states(state.state_details.flow_run_id)
+        _print_states(got)
+        return state, got
+
+    print(f"Prefect (ephemeral API server, SQLite in {os.environ['PREFECT_HOME']}), flow mlguard-churn from "
+          "dags_examples/churn_flow.py")
+    print("\n1. clean run (its passing guards promote the reference profiles):")
+    state, got = run("none")
+    clean_ok = state.is_completed()
+    print("   → every task succeeded; model registered" if clean_ok else "   → UNEXPECTED: the clean run did not pass")
+    print(f"\n2. run with a planted bug — {bug}: {BUGS[bug]}")
+    state, got = run(bug)
+    failed = [t for t in ORDER if got.get(t) == "Failed"]
+    if not failed:
+        print("   → the bug went through every guard: that is a bug in mlguard")
+        return 1
+    error = state.result(raise_on_failure=False)
+    _print_stop(failed[0], [t for t in ORDER if t not in got], getattr(error, "report", None),
+                "the task run's artifacts 'mlguard-…'")
+    return 0 if clean_ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orchestrator", choices=ORCHESTRATORS,
+                        default=os.environ.get("MLGUARD_ORCHESTRATOR") or "airflow",
+                        help="which orchestrator runs the pipeline (default: $MLGUARD_ORCHESTRATOR, else airflow)")
+    args = parser.parse_args(argv)
+    if args.orchestrator not in ORCHESTRATORS:
+        parser.error(f"MLGUARD_ORCHESTRATOR={args.orchestrator!r}: choose one of {', '.join(ORCHESTRATORS)}")
+    from dags_examples.churn.pipeline import BUGS
+
+    bug = os.environ.get("MLGUARD_BUG", "wrong_join_key")
+    if bug not in BUGS:
+        print(f"MLGUARD_BUG={bug!r} is not a planted bug; choose one of: {', '.join(BUGS)}", file=sys.stderr)
+        return 2
+    _environment(args.orchestrator)
+    return (airflow_demo if args.orchestrator == "airflow" else prefect_demo)(bug)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from mlguard_orchestration.prefect import (
     artifact_key,
     guard_inputs,
     guard_output,
+    guard_training,
     retry_condition,
 )
 from tests.prefect.conftest import artifacts, task_runs
@@ -194,3 +195,37 @@ def test_bad_settings_fail_when_the_decorator_is_applied() -> None:
         guard_inputs("featurs")(lambda features: features)
     with pytest.raises(SpecError, match="names of the parameters"):
         guard_inputs()
+
+
+@task
+@guard_training()
+def fit(steps: int, guard: Any = None) -> int:
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = torch.randn(64, 3), torch.randn(64)
+    with guard(model, opt) as g:
+        for _ in range(steps):
+            opt.zero_grad()
+            out = model(x).squeeze(-1)
+            loss = torch.nn.functional.mse_loss(out, y)
+            loss.backward()
+            g.step(loss, batch=(x, y), predictions=out, targets=y)
+    return steps
+
+
+def test_training_task_gets_a_guard_and_publishes_its_report() -> None:
+    state = run_flow(lambda: fit(5))
+    assert state.is_completed() and state.result() == 5
+    run = only_task(state)
+    assert set(run.task_inputs) == {"steps"}  # the injected `guard` is no task parameter
+    assert artifacts(run.id)["markdown"].key == "mlguard-fit"
+
+
+def test_training_decorator_checks_its_function_and_config() -> None:
+    with pytest.raises(SpecError, match="must take a `guard` parameter"):
+        guard_training()(lambda steps: steps)
+    with pytest.raises(SpecError, match="invalid config"):
+        guard_training(config={"no_such_setting": 1})
