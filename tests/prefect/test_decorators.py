@@ -229,3 +229,18 @@ def test_training_decorator_checks_its_function_and_config() -> None:
         guard_training()(lambda steps: steps)
     with pytest.raises(SpecError, match="invalid config"):
         guard_training(config={"no_such_setting": 1})
+
+
+def test_an_unreachable_api_never_changes_the_verdict(refused_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    def table(nulls: int) -> pd.DataFrame:
+        return frame(nulls)
+
+    guarded = guard_output(checks=NO_NULLS, name="offline")(table)  # no @task: a plain call, no run
+    with temporary_settings({PREFECT_API_URL: refused_url.removesuffix("/hook") + "/api",
+                             PREFECT_CLIENT_MAX_RETRIES: 0}):
+        assert guarded(0).equals(frame(0))
+        with pytest.raises(GuardCheckFailed):
+            guarded(2)
+    assert caplog.text.count("could not publish the report of guard 'offline'") == 2
