@@ -426,6 +426,14 @@ _ENTRIES: list[Entry] = [
        "The badly served slice is a small share of the training rows, so the model saw too few examples of it.",
        "Compare the slice's share of training rows with its share of the evaluation rows.",
        "Collect more data for the slice, or up-weight it during training."),
+    _c("cause.feature_not_used", "A predictive column does not reach the model",
+       "The model's errors (target minus prediction) still correlate with a column of the evaluation table, "
+       "overall or within the badly served slice: a model that used the column would have left no such trace. "
+       "The column was dropped from the features, or arrives missing, constant or wrong at inference (for "
+       "every row, or for one slice).",
+       "Compare the model's feature list with the columns, and the feature values it receives at inference "
+       "for the rows named with what the table holds.",
+       "Restore the column in the features, or fix the inference-time lookup that loses it."),
     # -- what changed since the last good run ------------------------------------------------------------
     _ch("change.python", "The Python version changed",
         "The run used another Python version than the last passing run: library behaviour and wheels differ.",

@@ -1,7 +1,8 @@
 """The evaluate → register gate: metrics, slices, degenerate predictions, overfit, champion comparison and
-the too-good-to-be-true leakage path, orchestrator-agnostic (adapters call `evaluate_gate`)."""
+the too-good-to-be-true leakage path, orchestrator-agnostic (adapters call `run_gate` with `GateInputs`)."""
 
 from mlguard_orchestration.gate.champion import Champion, register_champion
 from mlguard_orchestration.gate.gate import Bounds, GateSpec, evaluate_gate
+from mlguard_orchestration.gate.inputs import GateInputs, run_gate
 
-__all__ = ["Bounds", "Champion", "GateSpec", "evaluate_gate", "register_champion"]
+__all__ = ["Bounds", "Champion", "GateInputs", "GateSpec", "evaluate_gate", "register_champion", "run_gate"]

@@ -100,7 +100,11 @@ class GateSpec(BaseModel):
                                             "metric on this task (e.g. {'auc': 0.97}); better is too good.")
     max_jump: float = Field(0.6, gt=0.0, le=1.0, description="Too good: the share of the champion's remaining "
                                                              "error removed at once.")
-    label: str | None = Field(None, description="The label column of train/eval_data, for the leakage checks.")
+    label: str | None = Field(None, description="The label column of train/eval_data, for the leakage checks "
+                                                "and the feature diagnosis.")
+    prediction_column: str = Field("prediction", description="Where predictions=<path> holds the predictions.")
+    target_column: str | None = Field(None, description="Where targets=<path> holds the targets (default: "
+                                                        "`label`).")
     group: list[str] = Field(default_factory=list, description="Entity columns (e.g. user_id) for group overlap.")
     leakage_exclude: list[str] = Field(default_factory=list, description="Columns left out of the row overlap "
                                                                          "(row ids, split markers).")
@@ -180,6 +184,7 @@ class _GateRun:
         self.notes: list[str] = []
         self.checks = 0
         self.inputs: dict[str, Any] = {}
+        self.finite: np.ndarray | None = None
 
     def finding(self, code: str, check: str, message: str, *, severity: Literal["warn", "fail"] = "fail",
                 columns: list[str] | None = None, value: Any = None, threshold: Any = None,
@@ -192,6 +197,7 @@ class _GateRun:
                  champion: Mapping[str, float] | Champion | None, train_metrics: Mapping[str, float] | None,
                  train: Any, eval_data: Any, context: Mapping[str, str] | None) -> Report:
         spec = self.spec
+        predictions, targets, slices = _from_tables(spec, predictions, targets, slices)
         raw_pred, raw_y = _array(predictions, "predictions"), _array(targets, "targets")
         p_all = _prepare(spec, raw_pred, raw_y)
         digest = _digest(raw_y)
@@ -203,6 +209,7 @@ class _GateRun:
             p_all.rows, {"predictions": str(raw_pred.dtype), "targets": str(raw_y.dtype),
                          **{f"slice:{k}": v.dtype for k, v in slice_data.items()}}, digest)}
         finite = self._exploded(p_all)
+        self.finite = finite
         p = p_all if finite is None else p_all.subset(finite)
         if finite is not None:
             slice_data = {k: v.subset(finite) for k, v in slice_data.items()}
@@ -216,6 +223,8 @@ class _GateRun:
         self._overfit(values, train_metrics)
         if too_good:
             self._too_good(too_good, train, eval_data)
+        if eval_data is not None and p.rows and not degenerate:
+            self._explain(p, p_all.rows, slice_data, eval_data)
         model = ModelSummary(model=spec.model, metrics=values, eval_rows=p_all.rows, eval_digest=digest)
         return Report(guard=spec.name, status=Report.status_of(self.findings), findings=self.findings,
                       checks_run=self.checks, notes=self.notes, context=dict(context or {}), model=model,
@@ -510,7 +519,130 @@ class _GateRun:
         self.findings += leaks
 
 
+    # -- which feature the model misses --
+
+    def _explain(self, p: m.Prepared, rows: int, slice_data: dict[str, SliceColumn], eval_data: Any) -> None:
+        """A cause for a weak model or a badly served slice when its errors still follow a column of the
+        (row-aligned) evaluation table: the model does not get that column's signal."""
+        todo = [i for i, f in enumerate(self.findings) if f.code in _EXPLAINED and not f.causes]
+        if not todo or p.score is None or (p.task == "binary" and not p.probabilities):
+            return
+        features = self._aligned_features(eval_data, rows, p.y)
+        if not features:
+            return
+        residual = p.y.astype(np.float64) - p.score
+        for i in todo:
+            f = self.findings[i]
+            mask, where = None, ""
+            if f.code == "gate.slice":
+                sc, worst = slice_data[f.columns[0]], str(f.evidence["worst"][0]["value"])
+                mask, where = sc.codes == sc.labels.index(worst), f" within {f.columns[0]}={worst!r}"
+            found = _unused_feature(features, residual, mask, self.z, where)
+            if found is not None:
+                self.findings[i] = f.model_copy(update={"causes": [found]})
+
+    def _aligned_features(self, eval_data: Any, rows: int, y: np.ndarray) -> dict[str, np.ndarray]:
+        """eval_data's numeric columns, when it holds the evaluation rows in the predictions' order (same row
+        count, label column equal to the targets); else {} with a note saying why."""
+        import pyarrow as pa
+
+        from mlguard_orchestration.gate.tables import is_path, read_ordered
+
+        spec = self.spec
+        is_frame = type(eval_data).__module__.split(".")[0] == "pandas"
+        if spec.label is None or not (is_path(eval_data) or isinstance(eval_data, pa.Table) or is_frame):
+            return {}
+        table = read_ordered(eval_data, None, "eval_data")
+        if spec.label not in table.column_names or table.num_rows != rows:
+            self.notes.append(f"eval_data ({table.num_rows:,} rows) is not the evaluation rows in order "
+                              f"({rows:,} predictions, label {spec.label!r}): no feature diagnosis")
+            return {}
+        label = table.column(spec.label).to_numpy(zero_copy_only=False).astype(np.float64)
+        if self.finite is not None:
+            label = label[self.finite]
+        if not np.array_equal(label, y.astype(np.float64)):
+            self.notes.append(f"eval_data's {spec.label!r} differs from the targets: its rows are not the "
+                              "predictions' rows in order; no feature diagnosis")
+            return {}
+        skip = {spec.label, spec.prediction_column, spec.target_column, *spec.group, *spec.leakage_exclude}
+        out = {}
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            if name in skip or not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+                continue
+            x = column.to_numpy(zero_copy_only=False).astype(np.float64)
+            out[name] = x if self.finite is None else x[self.finite]
+        return out
+
+
+_EXPLAINED = ("gate.metric_threshold", "gate.champion_regression", "gate.slice")
+UNUSED_MIN_CORRELATION = 0.1
+
+
+def _unused_feature(features: dict[str, np.ndarray], residual: np.ndarray, mask: np.ndarray | None, z: float,
+                    where: str) -> Cause | None:
+    """The column the model's errors follow most (|correlation| ≥ 0.1 and above 0.05 even at the pessimistic
+    end of its confidence interval), as a cause; None when the errors follow none. A model that uses a
+    column leaves errors uncorrelated with it; one that never gets the column leaves its signal there."""
+    r_all = residual if mask is None else residual[mask]
+    n = r_all.shape[0]
+    if n < MIN_ROWS_FOR_CORRELATION:
+        return None
+    scored = []
+    for name, x in features.items():
+        xs = x if mask is None else x[mask]
+        if np.isnan(xs).all():
+            continue
+        xs = np.where(np.isnan(xs), np.nanmean(xs), xs)
+        r = m.correlation(xs, r_all)
+        if not math.isfinite(r) or abs(r) < UNUSED_MIN_CORRELATION:
+            continue
+        lower = math.tanh(math.atanh(min(abs(r), 0.999999)) - z / math.sqrt(n - 3))
+        if lower > 0.05:
+            scored.append((abs(r), name, r))
+    if not scored:
+        return None
+    scored.sort(reverse=True)
+    _, top, r = scored[0]
+    return cause("cause.feature_not_used", f"the model's errors{where} follow {top!r} (correlation {r:+.2f} "
+                 f"over {n:,} rows): its signal does not reach the model — the column is dropped from the "
+                 "features, or missing/constant at inference", 0.6,
+                 {"column": top, "residual_correlation": round(r, 4), "rows": n,
+                  "others": {name: round(v, 4) for _, name, v in scored[1:4]}})
+
+
 # -- input preparation ----------------------------------------------------------------------------------------
+
+
+def _from_tables(spec: GateSpec, predictions: Any, targets: Any, slices: Any) -> tuple[Any, Any, Any]:
+    """Predictions, targets and slices given as paths/URIs, read in row order (one read per distinct path):
+    predictions from `spec.prediction_column`, targets from `spec.target_column` (default `spec.label`),
+    slices from `spec.slices` (default: every other column)."""
+    from mlguard_orchestration.gate.tables import is_path, read_ordered
+
+    target_column = spec.target_column or spec.label
+    wanted: dict[str, list[str] | None] = {}
+    if is_path(predictions):
+        wanted.setdefault(str(predictions), []).append(spec.prediction_column)  # type: ignore[union-attr]
+    if is_path(targets):
+        if target_column is None:
+            raise SpecError(f"targets={str(targets)!r} is a table: say which column holds the targets with "
+                            "GateSpec(target_column=…) or label=….")
+        wanted.setdefault(str(targets), []).append(target_column)  # type: ignore[union-attr]
+    if is_path(slices):
+        key = str(slices)
+        wanted[key] = None if spec.slices is None else [*(wanted.get(key) or []), *spec.slices]
+    read = {path: read_ordered(path, cols, f"the gate's table {path!r}") for path, cols in wanted.items()}
+    if is_path(predictions):
+        predictions = read[str(predictions)].column(spec.prediction_column).to_numpy()
+    if is_path(targets):
+        targets = read[str(targets)].column(target_column).to_numpy()
+    if is_path(slices):
+        table = read[str(slices)]
+        if spec.slices is None:
+            table = table.drop_columns([c for c in (spec.prediction_column, target_column) if c in table.column_names])
+        slices = table
+    return predictions, targets, slices
+
 
 
 def _array(obj: Any, what: str) -> np.ndarray:
