@@ -47,6 +47,11 @@ def run_context(context: Any) -> dict[str, str]:
             "run_id": str(ti.run_id), "try_number": str(ti.try_number)}
 
 
+def dag_file(context: Any) -> str | None:
+    """The DAG's file, so a report's fingerprint holds the DAG's git commit."""
+    return getattr(context.get("dag"), "fileloc", None)
+
+
 def logical_date(context: Any) -> Any:
     dag_run = context.get("dag_run")
     return context.get("logical_date") or (dag_run.run_after if dag_run is not None else None)

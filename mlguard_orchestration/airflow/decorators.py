@@ -17,7 +17,7 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
 
 from mlguard_orchestration.adapters import GuardSettings, tables_of
-from mlguard_orchestration.airflow._report import logical_date, publish, run_context
+from mlguard_orchestration.airflow._report import dag_file, logical_date, publish, run_context
 from mlguard_orchestration.airflow.operators import default_store
 
 
@@ -42,6 +42,7 @@ class _GuardedPythonOperator(DecoratedOperator, PythonOperator):
         rendered = self._settings.model_copy(update={"spec": self.spec, "store": self.store,
                                                      "reference": self.reference})
         guard = rendered.build(self.task_id, default_store())
+        guard.code_path = dag_file(context)
         report = guard.run(tables_of(result, self.table), logical_date=logical_date(context),
                            context=run_context(context))
         publish(report, context, self.log)

@@ -12,7 +12,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from mlguard_orchestration.airflow._report import logical_date, publish, run_context
+from mlguard_orchestration.airflow._report import dag_file, logical_date, publish, run_context
 from mlguard_orchestration.airflow._sources import resolve_tables
 from mlguard_orchestration.checks import (
     AnyCheck,
@@ -93,6 +93,7 @@ class DataGuardOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         try:
             guard = self.build_guard()
+            guard.code_path = dag_file(context)
             data = resolve_tables(self.tables, context)
         except MlguardError as exc:  # the guard cannot even start: still a report, never a bare traceback
             report = Report(guard=self.guard_name or self.task_id, status="error", error=GuardErrorInfo.of(exc),

@@ -16,7 +16,8 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "integrations": [{"integration-name": "mlguard", "tags": ["software"]}],
         "operators": [{"integration-name": "mlguard",
-                       "python-modules": ["mlguard_orchestration.airflow.operators"]}],
+                       "python-modules": ["mlguard_orchestration.airflow.operators",
+                                          "mlguard_orchestration.airflow.gate"]}],
         "sensors": [{"integration-name": "mlguard", "python-modules": ["mlguard_orchestration.airflow.sensors"]}],
         "triggers": [{"integration-name": "mlguard",
                       "python-modules": ["mlguard_orchestration.airflow.triggers"]}],
@@ -25,5 +26,6 @@ def get_provider_info() -> dict[str, Any]:
         "task-decorators": [
             {"name": "mlguard", "class-name": "mlguard_orchestration.airflow.decorators.guarded_task"},
             {"name": "mlguard_training", "class-name": "mlguard_orchestration.airflow.training.training_task"},
+            {"name": "mlguard_gate", "class-name": "mlguard_orchestration.airflow.gate.gate_task"},
         ],
     }
