@@ -220,7 +220,8 @@ class _GateRun:
         too_good = self._champion(values, champ, p_all.rows, digest) + self._plausible(values)
         if slice_data and p.rows and not degenerate:
             self._slices(p, values, slice_data, train)
-        self._overfit(values, train_metrics)
+        if not degenerate:  # degenerate predictions explain any train/validation gap: not memorisation
+            self._overfit(values, train_metrics)
         if too_good:
             self._too_good(too_good, train, eval_data)
         if eval_data is not None and p.rows and not degenerate:
