@@ -236,6 +236,9 @@ def test_overfit_gap_between_train_and_validation(ev) -> None:
     assert {f.check for f in report.findings} == {"overfit(accuracy)", "overfit(auc)"}
     assert report.findings[0].causes[0].code == "cause.memorisation"
     assert evaluate_gate(_spec(), pred, ev.y, slices=ev.frame, train_metrics={"auc": 0.8}).status == "pass"
+    collapsed = evaluate_gate(_spec(thresholds={}), np.full(N, ev.y.mean()), ev.y, slices=ev.frame,
+                              train_metrics={"auc": 0.8})
+    assert codes(collapsed) == ["gate.collapsed_predictions"]  # the collapse explains the gap: not memorisation
 
 
 def test_metric_thresholds_and_user_metrics(ev) -> None:
