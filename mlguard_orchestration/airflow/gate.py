@@ -21,25 +21,14 @@ from typing import Any, ClassVar
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
-from pydantic import ValidationError
 
 from mlguard_orchestration.airflow._report import dag_file, publish, run_context
 from mlguard_orchestration.airflow._sources import resolve
 from mlguard_orchestration.airflow.operators import default_store
-from mlguard_orchestration.errors import MlguardError, SpecError
+from mlguard_orchestration.errors import MlguardError
 from mlguard_orchestration.gate import GateSpec, register_champion, run_gate
+from mlguard_orchestration.gate.inputs import gate_spec
 from mlguard_orchestration.report import GuardErrorInfo, Report
-
-
-def gate_spec(spec: GateSpec | Mapping[str, Any]) -> GateSpec:
-    """The spec, validated when the DAG is parsed: a typo fails the DAG, not the 3 a.m. run."""
-    if isinstance(spec, GateSpec):
-        return spec
-    try:
-        return GateSpec.model_validate(dict(spec))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-        raise SpecError(f"invalid gate spec: {problems}") from None
 
 
 def judge(spec: GateSpec, value: Any, context: Any, log: logging.Logger | Any, *, store: str | None,
