@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -36,8 +37,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 def default_store() -> str:
     """Where references live when neither the decorator nor its spec says: $MLGUARD_STORE, else
     $PREFECT_HOME/mlguard/profiles. With several workers, point MLGUARD_STORE at shared object storage."""
-    import os
-
     from prefect.settings import get_current_settings
 
     return os.environ.get("MLGUARD_STORE") or str(get_current_settings().home / "mlguard" / "profiles")
