@@ -1,11 +1,12 @@
 """The churn-model pipeline as an Airflow 3 DAG, with mlguard guards between the tasks.
 
     configure → extract → guard_extract → guard_join → preprocess → guard_training → split → guard_split
-              → train → evaluate → register
+              → train → evaluate → gate → register
 
 The `bug` param plants one bug at a time (see dags_examples.churn.pipeline.BUGS); the guard that must stop it
 fails its task, the downstream tasks never run, and the report is in XCom under "mlguard_report".
-Reference profiles are promoted into MLGUARD_STORE (default .mlguard/profiles) by every passing guard.
+Reference profiles are promoted into MLGUARD_STORE (default .mlguard/profiles) by every passing guard; the gate
+compares the model with the champion that `register` stored there on the last passing run.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Param, task
 
-from dags_examples.churn.pipeline import BUGS, PipelineConfig, write_specs
-from mlguard_orchestration.airflow import DataGuardOperator, training_task
+from dags_examples.churn.pipeline import BUGS, GATE_SPEC, PipelineConfig, write_specs
+from mlguard_orchestration.airflow import DataGuardOperator, ModelGateOperator, training_task
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(os.environ.get("MLGUARD_WORKDIR", ROOT / ".mlguard" / "runs"))
@@ -30,8 +31,9 @@ def _pull(task_id: str, key: str) -> str:
     return "{{ ti.xcom_pull(task_ids='" + task_id + "')['" + key + "'] }}"
 
 
-def build_dag() -> DAG:
-    """A fresh DAG object (Airflow's params are per object: tests build one per run)."""
+def build_dag(store: str = STORE) -> DAG:
+    """A fresh DAG object (Airflow's params are per object: tests build one per run); `store` holds the
+    references, the last good runs and the champion."""
     with DAG(DAG_ID, schedule=None, catchup=False, tags=["mlguard", "example"],
              params={"bug": Param("none", type="string", enum=["none", *BUGS],
                                   description="Plant one bug to see which guard stops it.")},
@@ -54,7 +56,7 @@ def build_dag() -> DAG:
             return {name: str(p) for name, p in paths.items()}
 
         guard_extract = DataGuardOperator(
-            task_id="guard_extract", spec=_pull("configure", "guard_extract"), store=STORE,
+            task_id="guard_extract", spec=_pull("configure", "guard_extract"), store=store,
             tables={"features": _pull("extract", "features"), "labels": _pull("extract", "labels")})
         guard_join = DataGuardOperator(
             task_id="guard_join", spec=_pull("configure", "guard_join"),
@@ -92,24 +94,29 @@ def build_dag() -> DAG:
         def evaluate(cfg: dict, parts: dict, model: str) -> dict:
             from dags_examples.churn.model import evaluate as score
 
-            return score(Path(model), Path(parts["test"]), Path(cfg["workdir"]) / "metrics.json")
+            bug = None if cfg["bug"] == "none" else cfg["bug"]
+            return score(Path(model), Path(parts["train"]), Path(parts["test"]),
+                         Path(cfg["workdir"]) / "scored.parquet", bug=bug)
+
+        gate = ModelGateOperator(task_id="gate", spec=GATE_SPEC, inputs={"xcom": "evaluate"}, store=store)
 
         @task
-        def register(model: str, metrics: dict, run_id: str | None = None) -> str:
+        def register(model: str, report: dict, run_id: str | None = None) -> str:
             from dags_examples.churn.model import register as publish
 
-            return str(publish(Path(model), metrics, REGISTRY, re.sub(r"[^A-Za-z0-9_.-]", "_", str(run_id))))
+            run = re.sub(r"[^A-Za-z0-9_.-]", "_", str(run_id))
+            return str(publish(Path(model), report, REGISTRY, store, run))
 
         cfg = configure()
         raw = extract(cfg)
         training = preprocess(cfg, raw)
         parts = split(cfg, training)
         model = train(cfg, parts)
-        metrics = evaluate(cfg, parts, model)
         raw >> guard_extract >> guard_join >> training
         training >> guard_training >> parts
         parts >> guard_split >> model
-        register(model, metrics)
+        evaluate(cfg, parts, model) >> gate
+        register(model, gate.output)
     return dag
 
 

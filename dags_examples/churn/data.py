@@ -83,6 +83,10 @@ def _plant_extract_bug(features: pa.Table, labels: pa.Table, bug: str | None,
         i = features.column_names.index("feature_time")
         shifted = pa.compute.add(features["feature_time"], pa.scalar(timedelta(hours=5), pa.duration("us")))
         features = features.set_column(i, "feature_time", shifted)
+    elif bug == "target_leak":  # the label export gains a column counted after the churn date
+        churned = labels["churned"].to_numpy()
+        requests = np.where(churned == 1, 1 + rng.poisson(1.5, len(churned)), (rng.random(len(churned)) < 0.01))
+        labels = labels.append_column("cancel_requests_30d", pa.array(requests.astype(np.int64)))
     return features, labels
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from mlguard_orchestration.gate import GateSpec
 from mlguard_orchestration.report import Report
 
 DATA_BUGS: dict[str, str] = {
@@ -29,7 +30,18 @@ TRAINING_BUGS: dict[str, str] = {
     "corrupt_sample": "a broken transform turns one training row's feature into +inf",
     "labels_shuffled": "labels are shuffled separately from the features",
 }
-BUGS: dict[str, str] = {**DATA_BUGS, **TRAINING_BUGS}
+# Past every data guard and the training guard: only the evaluate → register gate can stop these.
+GATE_BUGS: dict[str, str] = {
+    "dropped_feature": "a config change drops days_since_login from the model's features: a worse model than "
+                       "the champion",
+    "country_features_lost": "the DE feature lookup at inference returns nothing: DE users get imputed means "
+                             "while the overall AUC looks fine",
+    "target_leak": "the label export gains cancel_requests_30d (counted after the churn date) and the model "
+                   "takes every numeric column: validation AUC ≈ 1.0",
+    "inference_features_null": "every feature arrives NULL at inference: the model predicts the same score for "
+                               "everyone",
+}
+BUGS: dict[str, str] = {**DATA_BUGS, **TRAINING_BUGS, **GATE_BUGS}
 
 # Which guard stage must stop each bug, and the finding / top cause it must report.
 EXPECTED: dict[str, tuple[str, str, str]] = {
@@ -45,7 +57,18 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "lr_too_high": ("train", "training.dead_units", "cause.learning_rate_too_high"),
     "corrupt_sample": ("train", "training.non_finite_loss", "cause.corrupt_input_sample"),
     "labels_shuffled": ("train", "training.loss_plateau", "cause.label_misalignment"),
+    # caught by the evaluate → register gate (the DAG's/flow's gate task)
+    "dropped_feature": ("gate", "gate.champion_regression", "cause.feature_not_used"),
+    "country_features_lost": ("gate", "gate.slice", "cause.feature_not_used"),
+    "target_leak": ("gate", "gate.too_good", "cause.feature_from_outcome"),
+    "inference_features_null": ("gate", "gate.collapsed_predictions", "cause.prior_only"),
 }
+
+# The gate between evaluate and register (the same in the DAG and the flow). The champion is the model the
+# last passing run registered; every run evaluates on the same held-out users, so they are compared.
+GATE_SPEC = GateSpec(name="churn_gate", task="binary", model="churn", thresholds={"auc": {"min": 0.65}},
+                     slices=["country", "plan"], max_plausible={"auc": 0.97}, label="churned",
+                     prediction_column="score", group=["user_id"], leakage_exclude=["user_id"])
 
 STAGES = ("guard_extract", "guard_join", "guard_training", "guard_split")
 
