@@ -2,11 +2,12 @@
 the same bug switch as the Airflow DAG (dags_examples/churn_dag.py):
 
     configure → extract → guard_extract → guard_join → preprocess → guard_training → split → guard_split
-              → train → evaluate → register
+              → train → evaluate → gate → register
 
 The `bug` parameter plants one bug at a time (see dags_examples.churn.pipeline.BUGS); the guard that must stop
 it fails its task, the flow fails with the guard's message, and the task run carries the report as artifacts.
-Reference profiles are promoted into MLGUARD_STORE (default .mlguard/profiles) by every passing guard.
+Reference profiles are promoted into MLGUARD_STORE (default .mlguard/profiles) by every passing guard; the gate
+compares the model with the champion that `register` stored there on the last passing run.
 
     python -m dags_examples.churn_flow unit_change      # one run on an ephemeral Prefect server
 """
@@ -22,8 +23,9 @@ from typing import Any, Literal
 from prefect import flow, task
 from prefect.runtime import flow_run
 
-from dags_examples.churn.pipeline import BUGS, PipelineConfig, write_specs
-from mlguard_orchestration.prefect import guard_data, guard_training
+from dags_examples.churn.pipeline import BUGS, GATE_SPEC, PipelineConfig, write_specs
+from mlguard_orchestration.prefect import guard_data, guard_gate, guard_training
+from mlguard_orchestration.report import Report
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(os.environ.get("MLGUARD_WORKDIR", ROOT / ".mlguard" / "runs"))
@@ -31,7 +33,7 @@ STORE = os.environ.get("MLGUARD_STORE", str(ROOT / ".mlguard" / "profiles"))
 REGISTRY = Path(os.environ.get("MLGUARD_REGISTRY", ROOT / ".mlguard" / "registry"))
 FLOW_NAME = "mlguard-churn"
 ORDER = ["configure", "extract", "guard_extract", "guard_join", "preprocess", "guard_training", "split",
-         "guard_split", "train", "evaluate", "register"]
+         "guard_split", "train", "evaluate", "gate", "register"]
 Bug = Literal[("none", *BUGS)]  # type: ignore[valid-type]  # the UI shows the choices, as the Airflow Param enum
 
 
@@ -82,14 +84,22 @@ def train(cfg: dict[str, Any], parts: dict[str, str], guard: Any = None) -> str:
 def evaluate(cfg: dict[str, Any], parts: dict[str, str], model: str) -> dict[str, Any]:
     from dags_examples.churn.model import evaluate as score
 
-    return score(Path(model), Path(parts["test"]), Path(cfg["workdir"]) / "metrics.json")
+    return score(Path(model), Path(parts["train"]), Path(parts["test"]), Path(cfg["workdir"]) / "scored.parquet",
+                 bug=_bug(cfg))
 
 
 @task
-def register(model: str, metrics: dict[str, Any]) -> str:
+@guard_gate(spec=GATE_SPEC, store=STORE)
+def gate(scored: dict[str, Any]) -> dict[str, Any]:
+    return scored  # evaluate's paths and train metric are the gate inputs
+
+
+@task
+def register(model: str, report: Report) -> str:
     from dags_examples.churn.model import register as publish
 
-    return str(publish(Path(model), metrics, REGISTRY, re.sub(r"[^A-Za-z0-9_.-]", "_", str(flow_run.id))))
+    run = re.sub(r"[^A-Za-z0-9_.-]", "_", str(flow_run.id))
+    return str(publish(Path(model), report.model_dump(mode="json"), REGISTRY, STORE, run))
 
 
 @flow(name=FLOW_NAME)
@@ -107,7 +117,7 @@ def churn_pipeline(bug: Bug = "none") -> str:  # type: ignore[valid-type]
     guard_data.with_options(name="guard_split")({"train": parts["train"], "test": parts["test"]},
                                                 spec=cfg["guard_split"])
     model = train(cfg, parts)
-    return register(model, evaluate(cfg, parts, model))
+    return register(model, gate(evaluate(cfg, parts, model)))
 
 
 def task_states(flow_run_id: Any) -> dict[str, str]:

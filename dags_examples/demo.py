@@ -1,5 +1,6 @@
-"""`make demo`: the churn pipeline run for real by an orchestrator — clean, then with one planted bug — printing
-which task stopped the bad run and why.
+"""`make demo`: the churn pipeline run for real by an orchestrator — clean, then with one planted bug, then (for
+a data or training bug) with a target leak the evaluate → register gate must block — printing which task
+stopped each bad run and why.
 
 - Airflow 3 (the default): `dags_examples/churn_dag.py` with `dag.test()`, SQLite metadata DB under .airflow/.
 - Prefect 3: `dags_examples/churn_flow.py` on an ephemeral Prefect API (SQLite under .mlguard/demo-prefect/).
@@ -21,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 HOME = Path(os.environ.get("AIRFLOW_HOME", ROOT / ".airflow"))
 ORCHESTRATORS = ("airflow", "prefect")
 ORDER = ["configure", "extract", "guard_extract", "guard_join", "preprocess", "guard_training", "split",
-         "guard_split", "train", "evaluate", "register"]
+         "guard_split", "train", "evaluate", "gate", "register"]
+GATE_DEMO_BUG = "target_leak"  # shown after the chosen bug: the gate blocks the model and names the column
 
 
 def _environment(orchestrator: str) -> Path:
@@ -63,6 +65,12 @@ def _print_stop(stage: str, not_run: list[str], report, where: str) -> None:  # 
         print(f"\n   report ({where}):\n" + "\n".join("     " + line for line in to_text(report).splitlines()))
 
 
+def _bugs(bug: str) -> list[str]:
+    from dags_examples.churn.pipeline import GATE_BUGS
+
+    return [bug] if bug in GATE_BUGS else [bug, GATE_DEMO_BUG]
+
+
 def airflow_demo(bug: str) -> int:
     from airflow.utils import db
 
@@ -83,14 +91,15 @@ def airflow_demo(bug: str) -> int:
     _, got = run("none")
     clean_ok = set(got.values()) == {"success"}
     print("   → every task succeeded; model registered" if clean_ok else "   → UNEXPECTED: the clean run did not pass")
-    print(f"\n2. run with a planted bug — {bug}: {BUGS[bug]}")
-    dag_run, got = run(bug)
-    failed = [t for t in ORDER if got.get(t) == "failed"]
-    if not failed:
-        print("   → the bug went through every guard: that is a bug in mlguard")
-        return 1
-    _print_stop(failed[0], [t for t in ORDER if got.get(t) == "upstream_failed"], read_report(dag_run, failed[0]),
-                "XCom key 'mlguard_report'")
+    for step, planted in enumerate(_bugs(bug), start=2):
+        print(f"\n{step}. run with a planted bug — {planted}: {BUGS[planted]}")
+        dag_run, got = run(planted)
+        failed = [t for t in ORDER if got.get(t) == "failed"]
+        if not failed:
+            print("   → the bug went through every guard: that is a bug in mlguard")
+            return 1
+        _print_stop(failed[0], [t for t in ORDER if got.get(t) == "upstream_failed"],
+                    read_report(dag_run, failed[0]), "XCom key 'mlguard_report'")
     return 0 if clean_ok else 1
 
 
@@ -110,15 +119,16 @@ def prefect_demo(bug: str) -> int:
     state, got = run("none")
     clean_ok = state.is_completed()
     print("   → every task succeeded; model registered" if clean_ok else "   → UNEXPECTED: the clean run did not pass")
-    print(f"\n2. run with a planted bug — {bug}: {BUGS[bug]}")
-    state, got = run(bug)
-    failed = [t for t in ORDER if got.get(t) == "Failed"]
-    if not failed:
-        print("   → the bug went through every guard: that is a bug in mlguard")
-        return 1
-    error = state.result(raise_on_failure=False)
-    _print_stop(failed[0], [t for t in ORDER if t not in got], getattr(error, "report", None),
-                "the task run's artifacts 'mlguard-…'")
+    for step, planted in enumerate(_bugs(bug), start=2):
+        print(f"\n{step}. run with a planted bug — {planted}: {BUGS[planted]}")
+        state, got = run(planted)
+        failed = [t for t in ORDER if got.get(t) == "Failed"]
+        if not failed:
+            print("   → the bug went through every guard: that is a bug in mlguard")
+            return 1
+        error = state.result(raise_on_failure=False)
+        _print_stop(failed[0], [t for t in ORDER if t not in got], getattr(error, "report", None),
+                    "the task run's artifacts 'mlguard-…'")
     return 0 if clean_ok else 1
 
 

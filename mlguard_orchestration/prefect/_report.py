@@ -106,6 +106,21 @@ def run_context() -> dict[str, str]:
     return out
 
 
+def flow_file() -> str | None:
+    """The running flow's source file, so a report's fingerprint holds the flow's git commit (None outside a
+    flow, or for a function without a source file)."""
+    import inspect
+
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    fn = getattr(getattr(ctx, "flow", None), "fn", None)
+    try:
+        return inspect.getsourcefile(fn) if fn is not None else None
+    except TypeError:  # a builtin or a C function: no file
+        return None
+
+
 def logical_date() -> Any:
     """The flow run's scheduled start — Prefect's nearest thing to Airflow's logical date — or None (now)."""
     from prefect.context import FlowRunContext

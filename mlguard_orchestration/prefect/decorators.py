@@ -13,6 +13,11 @@
     def fit(path: str, guard=None) -> str:
         with guard(model, opt, compute_loss=...) as g: ...
 
+    @task
+    @guard_gate(spec=GATE_SPEC, store="s3://lake/mlguard")
+    def gate(scored: dict) -> dict:       # returns the gate inputs; the task returns the Report
+        return scored
+
 Sync and async functions share one code path (`_call`); an async task's guard runs in a worker thread so the
 event loop stays free. `functools.wraps` keeps the name, docstring and signature Prefect introspects for
 parameters and cache keys (`guard_training` hides its injected `guard` parameter from them).
@@ -29,7 +34,16 @@ from typing import Any, TypeVar
 
 from mlguard_orchestration.adapters import GuardSettings, TrainingGuardFactory, tables_of
 from mlguard_orchestration.errors import GuardFailed, SpecError
-from mlguard_orchestration.prefect._report import install_retry_condition, logical_date, publish, run_context
+from mlguard_orchestration.gate import GateSpec, register_champion, run_gate
+from mlguard_orchestration.gate.inputs import gate_spec
+from mlguard_orchestration.prefect._report import (
+    flow_file,
+    install_retry_condition,
+    logical_date,
+    publish,
+    run_context,
+)
+from mlguard_orchestration.report import Report
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,6 +65,7 @@ def _task_name(fn: Callable[..., Any]) -> str:
 
 def _run_guard(settings: GuardSettings, name: str, data: dict[str, Any]) -> None:
     guard = settings.build(name, default_store())
+    guard.code_path = flow_file()
     publish(guard.run(data, logical_date=logical_date(), context=run_context()))
 
 
@@ -169,4 +184,26 @@ def guard_training(*, config: Mapping[str, Any] | None = None, name: str | None 
         wrapped = _wrap(fn, call)
         wrapped.__signature__ = visible  # type: ignore[attr-defined]
         return wrapped
+    return decorate
+
+
+def guard_gate(*, spec: GateSpec | Mapping[str, Any], store: str | None = None, register: bool = False,
+               packages: Sequence[str] = ()) -> Callable[[F], F]:
+    """The evaluate → register gate on what the task returns — the gate inputs (`GateInputs` or its dict:
+    predictions, targets, slices, … as values or paths) — and the task returns the Report. A blocked model fails
+    the task without retry; `register=True` registers a passing model as the champion (by default the register
+    step does, with `register_champion(report, store)`). `spec` is validated now."""
+    checked = gate_spec(spec)
+
+    def decorate(fn: F) -> F:
+        def call(run: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Report:
+            install_retry_condition()
+            value = run(*args, **kwargs)
+            where = store or default_store()
+            report = publish(run_gate(checked, value, store=where, packages=packages, code_path=flow_file(),
+                                      context=run_context()))
+            if register:
+                register_champion(report, where)
+            return report
+        return _wrap(fn, call)
     return decorate

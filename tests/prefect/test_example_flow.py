@@ -1,27 +1,36 @@
 """The example churn flow under a real Prefect API (the test harness): a clean run registers a model; each
 planted bug fails the right task with the expected finding and top cause, nothing downstream runs, and the
-report is readable from the API afterwards as the task run's artifacts and as an `mlguard.guard.failed` event."""
+report is readable from the API afterwards as the task run's artifacts and as an `mlguard.guard.failed` event.
+The gate bugs stop at the evaluate → register gate and leave the clean run's champion in place."""
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
 
-from dags_examples.churn.pipeline import BUGS, EXPECTED
+import mlguard_orchestration as mg
+from dags_examples.churn.pipeline import BUGS, EXPECTED, GATE_BUGS
 from dags_examples.churn_flow import ORDER, churn_pipeline
 from mlguard_orchestration.prefect import GuardCheckFailed
 from tests.prefect.conftest import artifacts, guard_events, task_runs
 
-GUARDS = ("guard_extract", "guard_join", "guard_training", "guard_split", "train")
+GUARDS = ("guard_extract", "guard_join", "guard_training", "guard_split", "train", "gate")
+STORE = mg.ProfileStore(os.environ["MLGUARD_STORE"])
 
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, Any]:
     """One flow run per bug, after the clean run (whose passing extract guard promotes the reference the bug
-    runs are compared with): {bug: final flow state}."""
-    return {bug: churn_pipeline(bug, return_state=True) for bug in ["none", *BUGS]}
+    runs are compared with, and whose register step stores the champion): {bug: final flow state}; the
+    champion as registered after the clean run and after all of them under "champion:clean" / "champion:end"."""
+    out: dict[str, Any] = {"none": churn_pipeline("none", return_state=True)}
+    out["champion:clean"] = STORE.load_champion("churn")
+    out.update({bug: churn_pipeline(bug, return_state=True) for bug in BUGS})
+    out["champion:end"] = STORE.load_champion("churn")
+    return out
 
 
 def test_clean_run_completes_every_task(runs: dict[str, Any]) -> None:
@@ -33,6 +42,16 @@ def test_clean_run_completes_every_task(runs: dict[str, Any]) -> None:
         attached = artifacts(got[name].id)
         assert set(attached) == {"markdown"}, (name, set(attached))  # no findings: no findings table
         assert attached["markdown"].data.startswith("### PASS"), attached["markdown"].data
+    gate = state.result()  # register's return value: the registered model's path
+    assert gate.endswith(".pt") and runs["champion:clean"] is not None
+
+
+def test_gate_bugs_leave_the_champion_in_place(runs: dict[str, Any]) -> None:
+    assert runs["champion:end"] == runs["champion:clean"]  # no bad model was registered
+    leak = runs["target_leak"].result(raise_on_failure=False).report
+    assert "cancel_requests_30d" in leak.top_cause.summary  # the gate names the leaking column
+    for bug in GATE_BUGS:
+        assert EXPECTED[bug][0] == "gate" and runs[bug].result(raise_on_failure=False).report.model is not None
 
 
 @pytest.mark.parametrize("bug", list(BUGS))
@@ -67,7 +86,8 @@ def test_the_report_is_readable_from_the_api(bug: str, runs: dict[str, Any]) -> 
 
 
 def test_one_failed_guard_event_per_bad_run_and_none_for_the_clean_one(runs: dict[str, Any]) -> None:
-    ids = {f"prefect.flow-run.{state.state_details.flow_run_id}": bug for bug, state in runs.items()}
+    ids = {f"prefect.flow-run.{state.state_details.flow_run_id}": bug for bug, state in runs.items()
+           if not bug.startswith("champion:")}
     events = guard_events(list(ids), expected=len(BUGS))
     got = {}
     for event in events:
