@@ -92,7 +92,9 @@ def test_concurrent_promotions_never_tear_the_reference_processes(tmp_path: Path
     root = str(tmp_path / "store")
     store = mg.ProfileStore(root)
     store.promote("churn", "data", _wide_profile(0))
-    ctx = multiprocessing.get_context("fork")  # the writers only do pydantic and file I/O
+    # spawn, not fork: a forked child would inherit whatever threads and handlers the session started (the
+    # Prefect harness's log and event workers), which has nothing to do with the store under test
+    ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_promote_many, args=(root, w, _wide_profile(w).model_dump_json()))
              for w in range(4)]
     for p in procs:
