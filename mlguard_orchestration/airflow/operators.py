@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from mlguard_orchestration.adapters import GuardSettings
 from mlguard_orchestration.airflow._report import dag_file, logical_date, publish, run_context
 from mlguard_orchestration.airflow._sources import resolve_tables
 from mlguard_orchestration.checks import (
@@ -31,7 +32,6 @@ from mlguard_orchestration.errors import MlguardError
 from mlguard_orchestration.guard import Guard
 from mlguard_orchestration.report import GuardErrorInfo, Report
 from mlguard_orchestration.spec import GuardSpec
-from mlguard_orchestration.store import ProfileStore
 
 
 def default_store() -> str:
@@ -73,22 +73,14 @@ class DataGuardOperator(BaseOperator):
         self.sample_values = sample_values
 
     def build_guard(self) -> Guard:
-        if self.spec:
-            guard = Guard.from_spec(self.spec, name=self.guard_name or None)
-            guard.checks += self.checks
-        else:
-            guard = Guard(self.guard_name or self.task_id, self.checks)
-        guard.default_suite = guard.default_suite or (list(self.default_suite)
-                                                      if not isinstance(self.default_suite, bool) else self.default_suite)
-        guard.label = self.label_column or guard.label
-        guard.sample_values = guard.sample_values or self.sample_values
-        if self.reference:
-            guard.reference = self.reference
-        if self.store:
-            guard.store = ProfileStore(self.store)
-        elif guard.store is None:
-            guard.store = ProfileStore(default_store())
-        return guard
+        """The Guard, built the way every adapter builds one (`GuardSettings`); named after the task unless
+        `guard_name` or the spec says otherwise."""
+        settings = GuardSettings(
+            name=self.guard_name or None, spec=self.spec, checks=self.checks, label_column=self.label_column,
+            default_suite=self.default_suite if isinstance(self.default_suite, bool) else list(self.default_suite),
+            reference=dict(self.reference) if isinstance(self.reference, Mapping) else self.reference,
+            store=self.store, sample_values=self.sample_values)
+        return settings.build(self.task_id, default_store())
 
     def execute(self, context: Any) -> dict[str, Any]:
         try:
