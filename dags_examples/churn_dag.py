@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
@@ -31,13 +33,15 @@ def _pull(task_id: str, key: str) -> str:
     return "{{ ti.xcom_pull(task_ids='" + task_id + "')['" + key + "'] }}"
 
 
-def build_dag(store: str = STORE) -> DAG:
+def build_dag(store: str = STORE, on_failure_callback: Sequence[Any] = ()) -> DAG:
     """A fresh DAG object (Airflow's params are per object: tests build one per run); `store` holds the
-    references, the last good runs and the champion."""
+    references, the last good runs and the champion; `on_failure_callback` (e.g. the mlguard notifiers) is
+    every task's, so the task a guard stops posts its diagnosis."""
+    callbacks = {"on_failure_callback": list(on_failure_callback)} if on_failure_callback else {}
     with DAG(DAG_ID, schedule=None, catchup=False, tags=["mlguard", "example"],
              params={"bug": Param("none", type="string", enum=["none", *BUGS],
                                   description="Plant one bug to see which guard stops it.")},
-             default_args={"retries": 0}) as dag:
+             default_args={"retries": 0, **callbacks}) as dag:
 
         @task
         def configure(params: dict | None = None, run_id: str | None = None) -> dict:

@@ -238,3 +238,27 @@ def test_the_notifiers_are_listed_in_the_provider_info() -> None:
                       "mlguard_orchestration.airflow.notifiers.MlguardEmailNotifier"]
     assert set(listed) <= set(ProvidersManager().notification)
     assert mg.__version__ in get_provider_info()["versions"]
+
+
+def test_the_example_dag_delivers_the_diagnosis_of_the_task_that_stopped_it(
+        tmp_path, connections: None, http_server: RecordingHTTPServer, smtp_server: SmtpServer,  # noqa: ANN001
+        caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+    from dags_examples.churn_dag import build_dag
+
+    _capture_all(caplog)
+    dag = build_dag(store=str(tmp_path / "store"),
+                    on_failure_callback=[MlguardWebhookNotifier(), MlguardEmailNotifier()])
+    run = dag.test(run_conf={"bug": "wrong_join_key"})
+    got = states(run)
+    assert got["guard_join"] == "failed" and got["register"] == "upstream_failed", got
+    report = xcom_report(run, "guard_join")
+    assert report is not None and report.top_cause is not None and report.top_cause.code == "cause.missing_join_key"
+    [hook] = http_server.requests  # only the task that failed posts: upstream_failed tasks call no callback
+    body = json.loads(hook.body)
+    assert body["where"] == {"orchestrator": "airflow", "dag_id": "mlguard_churn", "task_id": "guard_join",
+                             "run_id": run.run_id, "try_number": "1"}
+    assert body["report"] == report.compact() and body["headline"].startswith(report.top_cause.summary)
+    [mail] = smtp_server.messages
+    assert mail["Subject"].startswith(f"[mlguard] {report.top_cause.summary}"[:100])
+    assert "mlguard_churn" in mail.get_body(("plain",)).get_content()
+    _no_secrets(caplog, capfd)

@@ -173,3 +173,26 @@ def test_blocks_build_their_notifiers_and_the_hook_checks_its_arguments() -> Non
         notify_on_failure()
     with pytest.raises(TypeError, match="got str"):
         notify_on_failure("https://hooks.slack.com/services/T/B/x")  # type: ignore[arg-type]
+
+
+def test_the_example_flow_delivers_the_diagnosis_of_the_task_that_stopped_it(http_server, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    from dags_examples.churn_flow import churn_pipeline
+
+    hook = notify_on_failure(
+        WebhookNotifier(http_server.url(HOOK_PATH), secret=HMAC_KEY, retries=0),
+        EmailNotifierBlock(host="127.0.0.1", port=smtp_server.port, sender="mlguard@example.com",
+                           recipients=["ml-oncall@example.com"], username=smtp_server.username,
+                           password=smtp_server.password, retries=0))
+    state = churn_pipeline.with_options(on_failure=[hook])("wrong_join_key", return_state=True)
+
+    assert state.is_failed()
+    report = state.result(raise_on_failure=False).report
+    assert report.top_cause.code == "cause.missing_join_key" and report.context["task_name"] == "guard_join"
+    assert task_runs(state.state_details.flow_run_id)["guard_join"].state.name == "Failed"
+    (body,) = bodies(http_server, HOOK_PATH)
+    assert body["event"] == "mlguard.guard_failed" and body["report"] == report.compact()
+    assert body["where"]["flow_name"] == "mlguard-churn"
+    assert body["where"]["flow_run_id"] == str(state.state_details.flow_run_id)
+    assert body["headline"].startswith(report.top_cause.summary)
+    (message,) = smtp_server.messages
+    assert " ".join(message["Subject"].split()).startswith(f"[mlguard] {report.top_cause.summary}"[:90])
