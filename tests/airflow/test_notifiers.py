@@ -241,7 +241,7 @@ def test_the_notifiers_are_listed_in_the_provider_info() -> None:
 
 
 def test_the_example_dag_delivers_the_diagnosis_of_the_task_that_stopped_it(
-        tmp_path, connections: None, http_server: RecordingHTTPServer, smtp_server: SmtpServer,  # noqa: ANN001
+        tmp_path, connections: None, http_server: RecordingHTTPServer, smtp_server: SmtpServer,
         caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
     from dags_examples.churn_dag import build_dag
 
