@@ -364,6 +364,12 @@ _ENTRIES: list[Entry] = [
        "Gradient norms and updates grew sharply just before the failure: steps overshoot and training diverges.",
        "Re-run the last steps with a 10× lower learning rate.",
        "Lower the learning rate, add warm-up and gradient clipping."),
+    _c("cause.zero_learning_rate", "The learning rate reached 0",
+       "The learning-rate schedule reached 0 (or the optimizer was built with 0) while training goes on: every "
+       "later step computes gradients and changes nothing.",
+       "Print the schedule's learning rate over the planned steps (preflight's lr_schedule does).",
+       "Size the schedule for the planned steps (T_max, total_iters, total_steps), or step it once per epoch if "
+       "it counts epochs."),
     _c("cause.unstable_loss", "A numerically unstable operation",
        "The first non-finite value came from a function that is unstable for some inputs: log of 0, division by "
        "0, exp of a large number, sqrt near 0.", "Look at the named module's input range in the evidence.",

@@ -9,7 +9,7 @@ from typing import Any
 
 _WHERE = {
     "TrainingGuard": "guard", "GuardConfig": "config", "TrainingStopped": "guard",
-    "locate_non_finite": "locate", "rank_causes": "causes", "preflight": "preflight",
+    "locate_non_finite": "locate", "rank_causes": "causes", "preflight": "checklist",
     "TrainingEvidence": "evidence", "GuardCallback": "lightning", "GuardTrainerCallback": "huggingface",
 }
 __all__ = ["GuardCallback", "GuardConfig", "GuardTrainerCallback", "TrainingEvidence", "TrainingGuard", "TrainingStopped", "locate_non_finite",
