@@ -238,6 +238,12 @@ _ENTRIES: list[Entry] = [
        "Some parameters require gradients but no optimizer group holds them, so they never train.",
        "Compare model.parameters() with the optimizer's param_groups.",
        "Build the optimizer from model.parameters() after the model is complete."),
+    _f("training.zero_updates", "Updates reached zero",
+       "Step after step the update is exactly zero: the learning rate is 0 in every parameter group (a schedule "
+       "that ended too early), or every gradient is 0 while the loss is not (clipped or multiplied to 0, or "
+       "blocked by a layer that passes nothing). Training goes on and learns nothing.",
+       "Print the learning rate and the gradient norm of the last steps; check the schedule's length and the "
+       "clipping threshold.", "Size the schedule for the run, fix the clipping, or revive the blocking layer."),
     _f("training.missing_zero_grad", "Gradients keep accumulating",
        "The gradient norm grows step after step in a way typical of gradients never being reset: "
        "optimizer.zero_grad() is missing, so every step adds to the last.",
@@ -370,6 +376,18 @@ _ENTRIES: list[Entry] = [
        "Print the schedule's learning rate over the planned steps (preflight's lr_schedule does).",
        "Size the schedule for the planned steps (T_max, total_iters, total_steps), or step it once per epoch if "
        "it counts epochs."),
+    _c("cause.gradients_zeroed", "Gradients are zeroed before the optimizer step",
+       "Every gradient that reaches the optimizer is exactly 0 while the loss is not: clipping with max_norm=0, "
+       "a multiplication by 0, or a detached path between the loss and the parameters.",
+       "Print the gradient norm right after backward() and again just before the optimizer step.",
+       "Fix the clipping threshold or the code that scales or detaches the gradients."),
+    _c("cause.dead_activations", "A layer passes no signal",
+       "Every unit of an activation (ReLU) layer outputs 0 for every sample, because the layer that feeds it puts "
+       "every pre-activation below 0 (typically a large negative bias, or weights a big update pushed there). "
+       "Nothing passes forward and no gradient passes back, so the layers before it cannot learn.",
+       "Look at the named layer's bias and weights in the evidence; print its pre-activations on a batch.",
+       "Re-initialise the named layer (default or Kaiming init, bias at 0), lower the learning rate, or use "
+       "LeakyReLU/GELU."),
     _c("cause.unstable_loss", "A numerically unstable operation",
        "The first non-finite value came from a function that is unstable for some inputs: log of 0, division by "
        "0, exp of a large number, sqrt near 0.", "Look at the named module's input range in the evidence.",

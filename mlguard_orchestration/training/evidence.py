@@ -36,9 +36,21 @@ class SampleFault(BaseModel):
     """Which samples of the batch reproduce the failure."""
 
     indices: list[int] = Field(default_factory=list, description="Indices within the batch (at most 50).")
+    dataset_indices: list[int] | None = Field(None, description="The same samples' indices in the dataset, when the "
+                                              "loader was tracked (`guard.track(loader)`).")
     method: str = Field(description="'per-sample' (independent samples) or 'bisection' (coupled, e.g. BatchNorm).")
     input_non_finite: bool = Field(False, description="The named samples' inputs themselves hold NaN/Inf.")
     artifact: str | None = Field(None, description="torch.save file with the indices and tensors, to reproduce.")
+
+
+class DeadLayer(BaseModel):
+    """An activation layer none of whose units fire, and what feeds it."""
+
+    layer: str = Field(description="The activation module, e.g. '1' (a ReLU).")
+    share: float = Field(description="Share of its units that never fire on the probed batches.")
+    producer: str | None = Field(None, description="The module whose output it receives, e.g. '0' (a Linear).")
+    parameter: str | None = Field(None, description="The producer's parameter that keeps the units below 0.")
+    facts: dict[str, float] = Field(default_factory=dict, description="e.g. the dead units' bias mean.")
 
 
 class TrainingEvidence(BaseModel):
@@ -60,6 +72,14 @@ class TrainingEvidence(BaseModel):
     sample_fault: SampleFault | None = None
     frozen_parameters: list[str] = Field(default_factory=list)
     not_in_optimizer: list[str] = Field(default_factory=list)
-    baseline_loss: float | None = Field(None, description="The loss of the best constant prediction, if known.")
+    constant_level: float | None = Field(None, description="The loss of the best constant prediction, estimated "
+                                         "from the targets seen.")
+    constant_level_from: str = ""
+    dead_layers: list[DeadLayer] = Field(default_factory=list)
+    zero_updates: str | None = Field(None, description="Why updates are exactly zero: 'learning_rate' or "
+                                     "'gradients'; None when they are not.")
+    learning_rates: list[float] = Field(default_factory=list, description="Recent learning rates (max over groups).")
+    grad_weight_ratio: float | None = Field(None, description="Gradient norm / weight norm at the last probe.")
+    update_ratio: float | None = Field(None, description="Update norm / weight norm at the last probe.")
     prediction_std: float | None = None
     target_std: float | None = None

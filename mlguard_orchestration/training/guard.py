@@ -1,43 +1,39 @@
-"""`TrainingGuard`: replaces `optimizer.step()`, stops training at the bad step and keeps the weights good.
+"""`TrainingGuard`: replaces `optimizer.step()`, stops training at the bad step and leaves weights that work.
 
 Why it costs (almost) nothing per step — the design, step by step:
 
-1. On the device, fused: per-parameter gradient norms (`torch._foreach_norm`, accumulated in float64), their
-   total (`torch.linalg.vector_norm`), `isfinite` flags of loss and total, packed with the loss into ONE small
-   float64 tensor. Under torch.distributed an int64 flag pair is all-reduced (MAX) in the same stream, so every
-   rank knows that some rank went bad, and which (integers: NCCL's MAX drops NaN): the kind (loss > own batch
-   non-finite > gradients only, since DDP spreads NaN gradients to every rank), then the lowest rank.
-2. The update is applied or skipped WITHOUT the host knowing: fused optimizers (Adam/AdamW/SGD/Adagrad with
-   fused=True) get `optimizer.found_inf` (1.0 when bad), exactly as `torch.amp.GradScaler` drives them, so a
-   bad step changes neither weights nor optimizer state. Other optimizers: on CPU the flag is read directly
-   (free); on an accelerator the bad step's gradients are zeroed on the device (`masked_fill_`), which keeps
-   the weights finite but lets momentum/weight decay move them — use fused=True for an exact skip there.
-3. The packed tensor goes to the host `non_blocking` into a pinned buffer, followed by a CUDA event. It is
-   read ONE STEP LATE: at the next `step()` call, before that step's update, after synchronising on the
-   PREVIOUS step's event only (the device is busy with the queued step meanwhile, so the host never drains
-   it). On CPU the values are simply read (nothing to wait for), at once unless `evaluate_late=True`.
-4. Every `sample_every` steps a probe adds: forward-hook statistics of ReLU/sigmoid/tanh modules, the
-   update/weight ratio (one copy of the parameters), weight and optimizer-state finiteness, a fingerprint
-   (float64 norm per parameter) for parameters that never change, and prediction/target spreads.
+1. On the device (measure.py): fused per-parameter gradient norms, their total and finiteness flags, packed with
+   the loss into one small float64 tensor; under torch.distributed one int64 flag pair all-reduced so that every
+   rank knows some rank went bad. The update is applied or skipped on the device (`found_inf` for fused
+   optimizers, as GradScaler does), so a bad step never reaches the weights.
+2. The packed tensor is copied to pinned host memory `non_blocking` and read ONE STEP LATE on accelerators (at the
+   next `step()`, synchronising on the previous step's event only); on CPU it is read at once.
+3. Probe steps — the first `watch_first` steps, then every `sample_every` — add forward-hook activation shares
+   (naming the layer that feeds a dead ReLU), the update/weight ratio from one copy of the parameters, weight and
+   optimizer-state finiteness, and target statistics from which the guard estimates the loss of the best constant
+   prediction itself (constant_level.py). Rules relative to a rolling window need history; absolute rules (an
+   update larger than the weights, updates exactly zero, a layer that passes nothing, gradients reaching
+   parameters no optimizer holds) judge the first steps, so a fault present from initialisation stops at once.
+4. Rolling snapshots of the weights every `snapshot_every` steps and on early warnings (snapshots.py). A stop
+   restores the newest candidate whose forward pass on the recent batches is finite and the report names its step;
+   an extreme update found by a probe is undone first. A repro artifact (dataset indices when the loader was
+   tracked with `guard.track(loader)`, the samples, the weights' step) is written and its path reported.
+5. Mixed precision: the autocast dtype is noted by a forward hook. With a `torch.amp.GradScaler` (`scaler=`) the
+   guard unscales the gradients before measuring them and lets the scaler step and update: its overflow skips
+   are counted, and `scaler_max_skips` in a row mean the gradients are non-finite at any scale (a fault).
 
-5. Mixed precision: the forward's autocast dtype is noted by a forward hook (two host calls, no sync). With a
-   `torch.amp.GradScaler` (`scaler=`), the guard unscales the gradients before measuring them (true norms) and
-   lets the scaler step and update: a step whose gradients overflow is the scaler's to skip, by design, and is
-   only counted; `scaler_max_skips` skips in a row mean the gradients are non-finite at any scale (a fault).
-   A non-finite LOSS is a fault at once, scaler or not.
-
-A fail finding raises `TrainingStopped` at the step it becomes known — the bad step itself on CPU, the next
-one otherwise; host-side rules under torch.distributed are agreed through the next step's all-reduce, so all
-ranks stop together, one step later still. The batch of a step is kept (a reference, no copy) until that
-step is judged, so a NaN can be replayed by the locator with the pre-fault weights."""
+A fail finding raises `TrainingStopped` at the step it becomes known — the bad step itself on CPU, the next one
+otherwise; host-side fails under torch.distributed are agreed through the next step's all-reduce, so all ranks
+stop together. The batch of a step is kept (a reference, no copy) until that step is judged, so a NaN can be
+replayed by the locator with the pre-fault weights."""
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import time
-import weakref
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -47,40 +43,37 @@ from torch import nn
 
 from mlguard_orchestration.errors import GuardFailed
 from mlguard_orchestration.report import Finding, Report
-from mlguard_orchestration.training._stats import GradJudge, LossJudge, OverfitJudge, ProbeJudge, Verdict
 from mlguard_orchestration.training.config import GuardConfig
-from mlguard_orchestration.training.evidence import TrainingEvidence
+from mlguard_orchestration.training.constant_level import FORMS
+from mlguard_orchestration.training.evidence import DeadLayer, ModuleFault, SampleFault, TrainingEvidence
+from mlguard_orchestration.training.indices import IndexedLoader, dataset_indices
+from mlguard_orchestration.training.judges import (
+    GradJudge,
+    LossJudge,
+    OverfitJudge,
+    ProbeJudge,
+    StallJudge,
+    Verdict,
+)
+from mlguard_orchestration.training.measure import BASE, Record, StepMeter, norms
+from mlguard_orchestration.training.probes import ActivationProbe, blamed_parameter
+from mlguard_orchestration.training.snapshots import Restored, Snapshot, Snapshots, restore_working
 
 # Host-side fail codes, numbered for the distributed agreement (never renumber within a run).
 _HOST_FAILS = ("training.loss_spike", "training.exploding_gradients", "training.divergence",
-               "training.missing_zero_grad", "training.prediction_explosion", "training.non_finite_weights")
+               "training.missing_zero_grad", "training.prediction_explosion", "training.non_finite_weights",
+               "training.dead_units", "training.loss_plateau", "training.update_ratio", "training.zero_updates",
+               "training.parameters_not_in_optimizer")
 _NON_FINITE = {1: "training.non_finite_gradients", 2: "training.non_finite_gradients", 3: "training.non_finite_loss"}
-_BASE = 5  # packed layout: loss, total grad norm, local kind, global kind code, global host-fail code
-_DEAD = (nn.ReLU, nn.ReLU6)
-_SATURATING = (nn.Sigmoid, nn.Tanh)
+# predictions vary (the model has moved away from a constant) when their spread across samples exceeds this share
+# of the targets' spread, or this many logits (nats) for class scores: a spread that would show in the loss
+VARIES = 0.1
+_RECENT = 3  # batches a restored snapshot's forward pass is checked on (the failing one included)
 
 
 class TrainingStopped(GuardFailed):
-    """Training was stopped by a fail finding. `report` holds the diagnosis; the weights are the last good ones."""
-
-
-@dataclass
-class _Record:
-    """One step, measured on the device, waiting to be judged."""
-
-    step: int
-    packed: torch.Tensor
-    grad_index: list[int]
-    same_grads: bool
-    batch: Any
-    event: torch.cuda.Event | None = None
-    probe: dict[str, Any] | None = None  # layout of the probe tail, when this step was sampled
-    acts: list[tuple[str, str, int]] = field(default_factory=list)  # (module key, kind, output data_ptr)
-
-    def values(self) -> list[float]:
-        if self.event is not None:
-            self.event.synchronize()  # this record's event only: the queued next step keeps the device busy
-        return self.packed.tolist()
+    """Training was stopped by a fail finding. `report` holds the diagnosis; the weights are the restored ones
+    (the report's `weights_from_step` evidence says from which step)."""
 
 
 class TrainingGuard:
@@ -90,54 +83,54 @@ class TrainingGuard:
                  compute_loss: Callable[[nn.Module, Any], torch.Tensor] | None = None, name: str = "training",
                  context: dict[str, str] | None = None, scaler: torch.amp.GradScaler | None = None) -> None:
         self.model, self.optimizer, self.config = model, optimizer, config or GuardConfig()
+        cfg = self.config
         # the scaler owns unscale/step/update; a disabled one (GradScaler(enabled=False)) is a no-op
         self.scaler = scaler if scaler is not None and scaler.is_enabled() else None
-        self._skips = 0  # consecutive steps the scaler skipped for overflowing gradients
-        self._autocast: str | None = None  # the dtype the last training forward was autocast to
         self.compute_loss, self.name, self.context = compute_loss, name, dict(context or {})
         self.step_count = 0
         self.last_good_step: int | None = None
+        self.restored: Restored | None = None  # what a stop restored
+        self.artifact: str | None = None  # where a stop wrote its repro artifact
         self._inner: nn.Module = getattr(model, "module", model) if _is_ddp(model) else model
         named = [(n, p) for n, p in self._inner.named_parameters() if p.requires_grad]
         in_opt = {id(p) for group in optimizer.param_groups for p in group["params"]}
         self._names = [n for n, p in named if id(p) in in_opt]
         self._params = [p for n, p in named if id(p) in in_opt]
-        self._not_in_optimizer = [n for n, p in named if id(p) not in in_opt]
+        frozen_ok = cfg.deliberately_frozen
+        absent = [(n, p) for n, p in named if id(p) not in in_opt
+                  and not any(fnmatch.fnmatchcase(n, pat) for pat in frozen_ok)]
+        self._not_in_optimizer = [n for n, _ in absent]
         self._device = self._params[0].device if self._params else torch.device("cpu")
-        self._fused = bool(getattr(optimizer, "defaults", {}).get("fused"))
-        dist = torch.distributed
-        self._dist = dist.is_available() and dist.is_initialized()
-        self._rank = dist.get_rank() if self._dist else 0
-        self._world = dist.get_world_size() if self._dist else 1
-        cfg = self.config
+        self._meter = StepMeter(self._params, optimizer, self.scaler, self._device)
+        self._meter.absent = [p for _, p in absent]
+        self._dist, self._rank, self._world = self._meter.dist, self._meter.rank, self._meter.world
         self._late = cfg.evaluate_late if cfg.evaluate_late is not None else (
             self._device.type != "cpu" or self._dist)
-        self._loss = LossJudge(cfg)
-        self._grads = GradJudge(cfg, self._names, [p.dim() >= 2 for p in self._params])
-        self._probes = ProbeJudge(cfg)
-        self._overfit = OverfitJudge(cfg)
-        self._baseline = self._norms(self._params).tolist() if self._params else []  # one sync, at construction
+        self._loss, self._stall = LossJudge(cfg), StallJudge(cfg)
+        self._weights = [p.dim() >= 2 for p in self._params]
+        self._grads = GradJudge(cfg, self._names, self._weights)
+        self._probes, self._overfit = ProbeJudge(cfg), OverfitJudge(cfg)
+        self._baseline = norms(self._params).tolist() if self._params else []  # one sync, at construction
         self._frozen: list[str] = []
         self._frozen_checked = False
+        self._dead: list[DeadLayer] = []
+        self._last_ratios: tuple[float | None, float | None] = (None, None)  # (update, grad) / weight
         self._findings: dict[str, Finding] = {}
+        self._notes: list[str] = []
         self._stopped: TrainingStopped | None = None
-        self._pending: _Record | None = None
+        self._pending: Record | None = None
         self._host_code = 0  # this rank's host-side fail, to share through the next all-reduce
-        self._prev_grad: weakref.ref[torch.Tensor] | None = None
-        self._pinned: dict[int, torch.Tensor] = {}
-        self._armed = cfg.sample_every == 1
-        self._acts: dict[str, tuple[str, torch.Tensor, int]] = {}
-        self._root_ptr: int | None = None
+        self._skips = 0  # consecutive steps the scaler skipped for overflowing gradients
+        self._recent: deque[Any] = deque(maxlen=_RECENT)
+        self._loader: IndexedLoader | None = None
         self._last_pred: tuple[float, float] | None = None
         self._started, self._t0 = datetime.now(UTC), time.monotonic()
-        self._hooks = self._register_hooks()
-        if self._not_in_optimizer:
-            self._add(Verdict("training.parameters_not_in_optimizer", "warn",
-                              f"{len(self._not_in_optimizer)} trainable parameter(s) are in no optimizer group: "
-                              f"{', '.join(self._not_in_optimizer[:5])}", len(self._not_in_optimizer), 0,
-                              {"parameters": self._not_in_optimizer[:20]}))
+        self._probe = ActivationProbe(self._inner, self._device)
+        self._probe.armed = self._probed(1)
+        self._snaps = Snapshots(self._inner, cfg.snapshots, cfg.snapshot_device)
+        self._last_signal = -1
 
-    # -- the context manager -----------------------------------------------------------------------------------
+    # -- the context manager and the loader ---------------------------------------------------------------------
 
     def __enter__(self) -> Self:
         return self
@@ -152,15 +145,18 @@ class TrainingGuard:
                 record, self._pending = self._pending, None
                 self._judge(record)
             if self._stopped is None and self._dist:
-                flags = torch.tensor([0, self._host_code], dtype=torch.int64, device=self._flag_device())
+                flags = torch.tensor([0, self._host_code], dtype=torch.int64, device=self._meter.flag_device())
                 torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
                 self._judge_remote(self.step_count, int(flags[1]))
             if self._stopped is not None:
                 raise TrainingStopped(self.report())
         finally:
-            for handle in self._hooks:
-                handle.remove()
-            self._hooks = []
+            self._probe.remove()
+
+    def track(self, loader: Iterable[Any]) -> IndexedLoader:
+        """`for batch in guard.track(loader):` — the same batches, and reports name their dataset indices."""
+        self._loader = IndexedLoader(loader)
+        return self._loader
 
     # -- the step ----------------------------------------------------------------------------------------------
 
@@ -174,20 +170,28 @@ class TrainingGuard:
             record, self._pending = self._pending, None
             self._judge(record)
         self.step_count += 1
-        probe = self.step_count % self.config.sample_every == 0
+        probe = self._probed(self.step_count)
         if self.scaler is not None:
             self._unscale()
         with torch.no_grad():
-            record, code, grads = self._measure(loss, batch)
+            record, code, grads = self._meter.measure(self.step_count, loss, batch, self._host_code)
+            record.lr = self._lr()
+            record.indices = self._loader.last if self._loader is not None else None
             before = torch._foreach_mul(self._params, 1.0) if probe and self._params else None
-            self._apply(code, grads)
-            tail = self._probe(record, before, predictions, targets) if probe else []
-        self._armed = (self.step_count + 1) % self.config.sample_every == 0
-        self._finish(record, tail)
+            self._meter.apply(code, grads)
+            acts, root = self._probe.take() if probe else ([], None)
+            tail = self._meter.tail(record, before, predictions, targets, acts, root) if probe else []
+        record.before = before
+        self._recent.append(batch)
+        self._probe.armed = self._probed(self.step_count + 1)
+        self._meter.finish(record, tail)
         if self._late:
             self._pending = record
         else:
             self._judge(record)
+
+    def _probed(self, step: int) -> bool:
+        return step <= self.config.watch_first or step % self.config.sample_every == 0
 
     def _unscale(self) -> None:
         """Unscale the gradients for the scaler, unless the user already did (to clip them)."""
@@ -198,113 +202,18 @@ class TrainingGuard:
             if "already been called" not in str(exc):
                 raise
 
-    def _measure(self, loss: torch.Tensor, batch: Any) -> tuple[_Record, torch.Tensor, list[torch.Tensor]]:
-        """This step's numbers on the device, and its verdict code (a device integer, all ranks agreeing):
-        0 when good, else kind * (world + 1) + ..., kind 3 for a non-finite loss (see `_stop_non_finite`)."""
-        index = [i for i, p in enumerate(self._params) if p.grad is not None]
-        grads = [self._params[i].grad for i in index]
-        value = torch.as_tensor(loss).detach().float().mean()
-        dev = value.device
-        if grads:
-            norms = torch._foreach_norm([g._values() if g.is_sparse else g for g in grads], 2, dtype=torch.float64)
-            per = torch.stack([n.to(dev) for n in norms])  # .to is a no-op unless the model spans devices
-            total = torch.linalg.vector_norm(per)
-        else:
-            per = torch.zeros(0, dtype=torch.float64, device=dev)
-            total = torch.zeros((), dtype=torch.float64, device=dev)
-        loss_bad, grads_bad = ~torch.isfinite(value), ~torch.isfinite(total)
-        # DDP averages gradients over ranks, so NaN gradients are everywhere: a rank whose own batch holds a
-        # NaN/Inf outranks the others (one reduction over the batch's float tensors, under DDP only)
-        own = self._batch_bad(batch, dev) if self._dist else torch.zeros((), dtype=torch.bool, device=dev)
-        kind = torch.where(loss_bad, 3, torch.where(grads_bad, torch.where(own, 2, 1), 0)).to(torch.int64)
-        # kind and the lowest bad rank in one integer: MAX keeps the worst kind, then the lowest rank
-        code = kind * (self._world + 1) + (kind > 0) * (self._world - self._rank)
-        flags = torch.stack([code, torch.full((), self._host_code, dtype=torch.int64, device=dev)])
-        if self._dist:
-            flags = flags.to(self._flag_device())
-            torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
-            flags = flags.to(dev)
-        packed = torch.cat([torch.stack([value.double(), total, kind.double()]), flags.double(), per])
-        first = grads[0] if grads else None
-        same = first is not None and self._prev_grad is not None and self._prev_grad() is first
-        self._prev_grad = weakref.ref(first) if first is not None else None
-        return _Record(self.step_count, packed, index, same, batch), flags[0], grads
-
-    def _apply(self, code: torch.Tensor, grads: list[torch.Tensor]) -> None:
-        """optimizer.step(), unless the step is bad — decided on the device where the optimizer allows it."""
-        opt: Any = self.optimizer
-        if self.scaler is not None:  # overflowing gradients are the scaler's to skip; a bad loss is ours
-            loss_bad = code >= 3 * (self._world + 1)
-            if loss_bad.device.type != "cpu":
-                for g in grads:
-                    g.masked_fill_(loss_bad, 0)
-            if loss_bad.device.type != "cpu" or not bool(loss_bad):
-                self.scaler.step(opt)
-            self.scaler.update()
-            return
-        bad = code > 0
-        if self._fused:
-            opt.grad_scale, opt.found_inf = None, bad.float()
-            try:
-                opt.step()
-            finally:
-                del opt.grad_scale, opt.found_inf
-        elif bad.device.type == "cpu":
-            if not bool(bad):
-                opt.step()
-        else:
-            for g in grads:
-                g.masked_fill_(bad, 0)
-            opt.step()
-
-    def _probe(self, record: _Record, before: list[torch.Tensor] | None, predictions: torch.Tensor | None,
-               targets: torch.Tensor | None) -> list[torch.Tensor]:
-        """The sampled extras, on the device: weight norms, update norms, state finite, predictions, activations."""
-        dev = record.packed.device
-        tail: list[torch.Tensor] = []
-        layout: dict[str, Any] = {}
-        if self._params:
-            assert before is not None
-            tail += [self._norms(self._params).to(dev), self._norms(torch._foreach_sub(self._params, before)).to(dev)]
-            layout["params"] = len(self._params)
-        states = [t for s in self.optimizer.state.values() for t in s.values()  # not CPU step counters:
-                  if isinstance(t, torch.Tensor) and t.is_floating_point() and t.device == dev]  # no copies
-        ok = torch.isfinite(self._norms(states).sum()) if states else torch.ones((), dtype=torch.bool, device=dev)
-        tail.append(ok.to(torch.float64).reshape(1))
-        if predictions is not None and targets is not None and predictions.dim() >= 1 and len(predictions) >= 2:
-            # spreads need neither float64 nor every column of a (batch × seq × vocab) logits tensor
-            p = _columns(predictions.detach().float().reshape(len(predictions), -1))
-            t = _columns(targets.detach().float().reshape(len(targets), -1))
-            tail.append(torch.stack([p.std(0, correction=0).mean(), p.abs().mean(), t.std(0, correction=0).mean(),
-                                     t.abs().mean()]).to(dev))
-            layout["regression"] = targets.is_floating_point() and targets.numel() == predictions.numel()
-        record.acts = [(key, kind, ptr) for key, (kind, _, ptr) in self._acts.items()]
-        if self._acts:
-            tail.append(torch.stack([share.to(dev, torch.float64) for _, share, _ in self._acts.values()]))
-        layout["root_ptr"] = self._root_ptr
-        record.probe = layout
-        return tail
-
-    def _finish(self, record: _Record, tail: list[torch.Tensor]) -> None:
-        """Pack, start the copy to the host (pinned, non_blocking, event) and forget the activation samples."""
-        packed = torch.cat([record.packed, *tail]) if tail else record.packed
-        self._acts, self._root_ptr = {}, None
-        if packed.device.type == "cuda":
-            host = self._pinned.get(packed.numel())
-            if host is None:
-                host = self._pinned[packed.numel()] = torch.empty(packed.numel(), dtype=torch.float64,
-                                                                  pin_memory=True)
-            host.copy_(packed, non_blocking=True)
-            record.event = torch.cuda.Event()
-            record.event.record()
-            packed = host
-        record.packed = packed
+    def _lr(self) -> float | None:
+        """The largest learning rate over the groups, when reading it costs no device sync."""
+        lrs = [g.get("lr") for g in self.optimizer.param_groups]
+        if not lrs or any(isinstance(v, torch.Tensor) and v.device.type != "cpu" for v in lrs):
+            return None
+        return max(float(v) for v in lrs)
 
     # -- judging (on the host, one step late where that matters) -----------------------------------------------
 
-    def _judge(self, record: _Record) -> None:
+    def _judge(self, record: Record) -> None:
         vals = record.values()
-        loss, total, local_kind, code, host_code = vals[:_BASE]
+        loss, total, local_kind, code, host_code, absent = vals[:BASE]
         scaler_skip = self.scaler is not None and 0 < code < 3 * (self._world + 1)
         self._skips = self._skips + 1 if scaler_skip else 0
         if code > 0 and (not scaler_skip or self._skips >= self.config.scaler_max_skips):
@@ -315,36 +224,70 @@ class TrainingGuard:
         per = torch.full((len(self._params),), math.nan, dtype=torch.float64)
         n = len(record.grad_index)
         if n:
-            per[record.grad_index] = torch.tensor(vals[_BASE:_BASE + n], dtype=torch.float64)
-        verdicts = self._loss.observe(record.step, loss) + self._grads.observe(record.step, total, per,
-                                                                               record.same_grads)
+            per[record.grad_index] = torch.tensor(vals[BASE:BASE + n], dtype=torch.float64)
+        spikes, bursts = len(self._loss.spikes.steps), len(self._grads.bursts.steps)
+        verdicts = self._absent(record.step, absent)
+        verdicts += self._loss.observe(record.step, loss) + self._grads.observe(record.step, total, per,
+                                                                                record.same_grads)
+        verdicts += self._stall.observe(record.step, record.lr, total, loss)
         if record.probe is not None:
-            verdicts += self._judge_probe(record, vals[_BASE + n:])
+            verdicts += self._judge_probe(record, vals[BASE + n:], per)
         self.last_good_step = record.step
+        warned = False
         for v in verdicts:
             if v.severity == "warn" or (self._dist and v.code in _HOST_FAILS):
+                warned = warned or v.code not in self._findings
                 self._add(v)
                 if v.severity == "fail" and not self._host_code:  # agreed through the next all-reduce
                     self._host_code = (self._world - self._rank) * len(_HOST_FAILS) + _HOST_FAILS.index(v.code) + 1
             else:
-                self._stop(v)
+                self._stop(v, record=record)
+        signal = warned or len(self._loss.spikes.steps) > spikes or len(self._grads.bursts.steps) > bursts \
+            or (self._last_ratios[0] or 0.0) > self.config.update_ratio_high
+        self._snapshot(record.step, signal)
+        record.before = None
 
-    def _judge_probe(self, record: _Record, vals: list[float]) -> list[Verdict]:
+    def _snapshot(self, step: int, signal: bool) -> None:
+        """Rolling snapshots; on an early warning pin the newest one taken before it, then snapshot now."""
+        if signal:
+            self._snaps.pin()
+            self._last_signal = step
+        if signal or step % self.config.snapshot_every == 0:
+            self._snaps.take(step)
+
+    def _absent(self, step: int, norm: float) -> list[Verdict]:
+        """Trainable parameters in no optimizer group: a fail once they get a gradient, a warn if they never do."""
+        if not self._meter.absent:
+            return []
+        names = self._not_in_optimizer
+        ev = {"step": step, "parameters": names[:20], "gradient_norm": norm}
+        if norm > 0:
+            self._meter.absent = []
+            return [Verdict("training.parameters_not_in_optimizer", "fail", f"{len(names)} trainable parameter(s) get "
+                            f"gradients (norm {norm:.3g}) but are in no optimizer group, so they never change: "
+                            f"{', '.join(names[:5])} (if on purpose: requires_grad=False, or "
+                            "GuardConfig(deliberately_frozen=[...]))", len(names), 0, ev)]
+        if step >= self.config.window:
+            self._meter.absent = []
+            return [Verdict("training.parameters_not_in_optimizer", "warn", f"{len(names)} trainable parameter(s) "
+                            f"are in no optimizer group (they got no gradient in {step} steps): "
+                            f"{', '.join(names[:5])}", len(names), 0, ev)]
+        return []
+
+    def _judge_probe(self, record: Record, vals: list[float], per: torch.Tensor) -> list[Verdict]:
         probe, step, out = record.probe or {}, record.step, []
+        early = step % self.config.sample_every != 0  # one of the first steps: absolute rules only
         k = probe.get("params", 0)
-        weights, updates, state_ok, rest = vals[:k], vals[k:2 * k], vals[2 * k], vals[2 * k + 1:]
+        weights, before, updates = vals[:k], vals[k:2 * k], vals[2 * k:3 * k]
+        state_ok, rest = vals[3 * k], vals[3 * k + 1:]
         bad = [self._names[i] for i, w in enumerate(weights) if not math.isfinite(w)]
         if bad or not state_ok:
             where = "weights" if bad else "optimizer state"
-            out.append(Verdict("training.non_finite_weights", "fail", f"NaN/Inf in the {where} after step {step}"
-                               + (f": {', '.join(bad[:5])}" if bad else ""), len(bad), 0,
-                               {"step": step, "where": where, "parameters": bad[:20]}))
-            return out
+            return [Verdict("training.non_finite_weights", "fail", f"NaN/Inf in the {where} after step {step}"
+                            + (f": {', '.join(bad[:5])}" if bad else ""), len(bad), 0,
+                            {"step": step, "where": where, "parameters": bad[:20]})]
         if k:
-            ratio = math.sqrt(sum(u * u for u in updates)) / max(math.sqrt(sum(w * w for w in weights)), 1e-30)
-            per_layer = {self._names[i]: u / max(w, 1e-30) for i, (u, w) in enumerate(zip(updates, weights,
-                                                                                             strict=True))}
-            out += self._probes.update_ratio(step, ratio, per_layer)
+            out += self._update_ratio(step, weights, before, updates, per, early)
         if step >= self.config.frozen_after and not self._frozen_checked:
             self._frozen_checked = True
             self._frozen = [self._names[i] for i, (w, b) in enumerate(zip(weights, self._baseline, strict=True))
@@ -353,14 +296,54 @@ class TrainingGuard:
                 out.append(Verdict("training.frozen_parameters", "warn", f"{len(self._frozen)} trainable "
                                    f"parameter(s) have not changed in {step} steps: {', '.join(self._frozen[:5])}",
                                    len(self._frozen), 0, {"step": step, "parameters": self._frozen[:20]}))
+        if probe.get("level"):
+            level, form = rest[:2]
+            rest = rest[2:]
+            if math.isfinite(level):
+                self._loss.level, self._loss.level_source = level, FORMS.get(int(form), "")
+        preds = None
         if "regression" in probe:
-            spread, scale, t_spread, t_scale = rest[:4]
-            rest = rest[4:]
+            preds, rest = rest[:4], rest[4:]
+        root = probe.get("root_ptr")
+        fractions = {a.key: (a.kind, share) for a, share in zip(record.acts, rest, strict=True)
+                     if not (a.kind == "saturated" and a.ptr == root)}  # the output layer may saturate by design
+        producers = {a.key: a.producer for a in record.acts if a.producer}
+        for v in self._probes.activations(step, fractions, producers, early):  # before predictions: a dead layer
+            if v.code == "training.dead_units" and v.severity == "fail":  # explains their collapse
+                self._dead = self._dead_layers(record, v.evidence.get("layers", {}))
+                v.evidence["parameters"] = [d.parameter for d in self._dead if d.parameter]
+            out.append(v)
+        if preds is not None:
+            spread, scale, t_spread, t_scale = preds
+            self._loss.varies = spread > VARIES * (t_spread if probe["regression"] else 1.0)
+        if preds is not None and not early:
             self._last_pred = (spread, t_spread)
             out += self._probes.predictions(step, spread, scale, t_spread, t_scale, probe["regression"])
-        fractions = {key: (kind, share) for (key, kind, ptr), share in zip(record.acts, rest, strict=True)
-                     if ptr != probe.get("root_ptr")}  # the model's own output layer may saturate: it is exempt
-        return out + self._probes.activations(step, fractions)
+        return out
+
+    def _update_ratio(self, step: int, weights: list[float], before: list[float], updates: list[float],
+                      per: torch.Tensor, early: bool) -> list[Verdict]:
+        """Update and gradient norms over the weight matrices that were non-zero at the start (a zero-initialised
+        layer's first update is infinitely large relative to it, by design)."""
+        use = [i for i, w in enumerate(self._weights) if w and self._baseline[i] > 0 and before[i] > 0]
+        w = math.sqrt(sum(before[i] ** 2 for i in use))
+        if not use or w <= 0:
+            return []
+        ratio = math.sqrt(sum(updates[i] ** 2 for i in use)) / w
+        g = [float(per[i]) for i in use if math.isfinite(float(per[i]))]
+        grad_weight = math.sqrt(sum(v * v for v in g)) / w if g else None
+        self._last_ratios = (ratio, grad_weight)
+        per_layer = {self._names[i]: u / max(b, 1e-30) for i, (u, b) in enumerate(zip(updates, before, strict=True))}
+        return self._probes.update_ratio(step, ratio, per_layer, grad_weight, early)
+
+    def _dead_layers(self, record: Record, layers: dict[str, float]) -> list[DeadLayer]:
+        out = []
+        for act in record.acts:
+            if act.key in layers and layers[act.key] >= 1.0:
+                param, facts = blamed_parameter(self._inner, act.producer, act.mask) if act.producer else (None, {})
+                out.append(DeadLayer(layer=act.key, share=layers[act.key], producer=act.producer, parameter=param,
+                                     facts=facts))
+        return out
 
     def _judge_remote(self, step: int, host_code: int) -> None:
         """Under torch.distributed: stop if some rank found a host-side fail (the lowest such rank names it)."""
@@ -374,15 +357,17 @@ class TrainingGuard:
         self._stop(Verdict(code, "fail", f"rank {rank} stopped training at step {step}: {code}", None, None,
                            {"step": step, "reported_by_rank": rank}), rank=rank)
 
-    def _stop_non_finite(self, record: _Record, local_kind: int, code: int, loss: float, total: float) -> None:
+    # -- stopping ----------------------------------------------------------------------------------------------
+
+    def _stop_non_finite(self, record: Record, local_kind: int, code: int, loss: float, total: float) -> None:
         kind, rank = code // (self._world + 1), self._world - code % (self._world + 1)
         weights_ok = all(bool(torch.isfinite(p).all()) for p in self._params)  # rare path: a sync is fine
-        fault = sample = None
+        fault: ModuleFault | None = None
+        sample: SampleFault | None = None
         if self.config.locate and self.compute_loss is not None and record.batch is not None and local_kind:
             from mlguard_orchestration.training.locate import locate_non_finite
 
-            fault, sample = locate_non_finite(self._inner, self.compute_loss, record.batch,
-                                              artifact_dir=self.config.artifact_dir, max_samples=50)
+            fault, sample = locate_non_finite(self._inner, self.compute_loss, record.batch, max_samples=50)
         what = "loss" if kind == 3 else "gradients"
         where = f" on rank {rank}" if self._dist else ""
         ev: dict[str, Any] = {"step": record.step, "loss": _num(loss), "grad_norm": _num(total),
@@ -392,21 +377,80 @@ class TrainingGuard:
         if fault is not None:
             ev["module"] = f"{fault.name} ({fault.type}, {fault.phase})"
         if sample is not None:
+            sample.dataset_indices = dataset_indices(sample.indices, record.indices)
             ev["samples"] = sample.indices[:20]
+            if sample.dataset_indices is not None:
+                ev["dataset_indices"] = sample.dataset_indices[:20]
         code_ = _NON_FINITE[kind]
         if (fault is not None and fault.phase == "forward" and not fault.name.startswith("<")
                 and not (sample is not None and sample.input_non_finite)):
             code_, what = "training.non_finite_activations", f"activations of {fault.name!r}"  # from finite inputs
+        named = ""
+        if sample is not None and sample.dataset_indices:
+            named = f"; dataset indices {sample.dataset_indices[:10]}"
         verdict = Verdict(code_, "fail", f"the {what} became non-finite at step {record.step}{where}"
-                          + (f", first in module {fault.name!r}" if fault is not None else ""), _num(loss), None, ev)
-        self._stop(verdict, rank=rank, loss_finite=kind != 3, grads_finite=math.isfinite(total),
-                   weights_finite=weights_ok, module_fault=fault, sample_fault=sample)
+                          + (f", first in module {fault.name!r}" if fault is not None else "") + named,
+                          _num(loss), None, ev)
+        self._stop(verdict, rank=rank, record=record, skipped=True, loss_finite=kind != 3,
+                   grads_finite=math.isfinite(total), weights_finite=weights_ok, module_fault=fault,
+                   sample_fault=sample)
 
-    def _stop(self, v: Verdict, rank: int | None = None, **evidence: Any) -> None:
+    def _stop(self, v: Verdict, rank: int | None = None, record: Record | None = None, skipped: bool = False,
+              **evidence: Any) -> None:
+        step = int(v.evidence.get("step", self.step_count))
+        sample: SampleFault | None = evidence.get("sample_fault")
+        self._restore(v, record, step, skipped, sample)
+        if record is not None and self.restored is not None:
+            self.artifact = self._write_artifact(v, record, step, sample, evidence.get("module_fault"))
+            if self.artifact is not None:
+                v.evidence["artifact"] = self.artifact
+                if sample is not None:
+                    sample.artifact = self.artifact
         finding = self._finding(v, rank=rank, **evidence)
         self._findings = {v.code: finding, **{c: f for c, f in self._findings.items() if c != v.code}}
         self._stopped = TrainingStopped(self.report())
         raise self._stopped
+
+    def _restore(self, v: Verdict, record: Record | None, step: int, skipped: bool,
+                 sample: SampleFault | None) -> None:
+        """Leave weights that work: undo an extreme update, then keep the newest candidate whose forward pass on
+        the recent batches is finite (see snapshots.py); note which step they are from."""
+        undone = record is not None and record.before is not None and v.evidence.get("update_ratio") is not None \
+            and v.code in ("training.update_ratio", "training.exploding_gradients")
+        if undone and record is not None and record.before is not None:
+            with torch.no_grad():
+                torch._foreach_copy_(self._params, record.before)
+        current_step = step - 1 if skipped or undone else step
+        batches = [b for b in self._recent if b is not None and b is not (record.batch if record else None)]
+        if record is not None and record.batch is not None and not (
+                sample is not None and (sample.input_non_finite or len(sample.indices) <= 10)):
+            batches.append(record.batch)  # the failing batch, unless its own samples are the fault
+        current = Snapshot(current_step, [t.detach() for t in self._snaps.tensors])
+        self.restored = restore_working(self._snaps, self._inner, current, self.compute_loss, batches,
+                                        forward=not self._dist)
+        if self.restored is None:
+            self._notes.append("no weight snapshot passed the forward check on the recent batches; the weights are "
+                               "the initial ones")
+            return
+        v.evidence["weights_from_step"] = self.restored.step
+        how = (f"their forward pass is finite on the last {self.restored.batches} batch(es)"
+               if self.restored.verified == "forward" else "finite weights (not replayed)")
+        self._notes.append(f"weights restored to those after step {self.restored.step} ({how})"
+                           + (f"; the update of step {step} was undone" if undone else ""))
+
+    def _write_artifact(self, v: Verdict, record: Record, step: int, sample: SampleFault | None,
+                        fault: ModuleFault | None) -> str | None:
+        from mlguard_orchestration.training.artifacts import write_repro
+
+        positions = sample.indices if sample is not None else None
+        indices = dataset_indices(positions, record.indices) if positions else record.indices
+        path = write_repro(self.config.artifact_dir, self.name, step=step, code=v.code, message=v.message,
+                           batch=record.batch, positions=positions, dataset_indices=indices,
+                           weights_step=self.restored.step if self.restored else None,
+                           module=fault.name if fault is not None else None)
+        if path is not None:
+            self._notes.append(f"repro artifact (samples, dataset indices, weights' step): {path}")
+        return path
 
     def _add(self, v: Verdict) -> None:
         if v.code not in self._findings:
@@ -424,15 +468,18 @@ class TrainingGuard:
                        causes=rank_causes(v.code, ev))
 
     def _evidence(self, step: int, rank: int, **extra: Any) -> TrainingEvidence:
-        lr = self.optimizer.param_groups[0].get("lr") if self.optimizer.param_groups else None
+        lr = self._lr()
+        stall = self._stall
         return TrainingEvidence(
             step=step, rank=rank if self._dist else None, loss_history=list(self._loss.history),
             grad_norm_history=list(self._grads.history), update_ratio_history=list(self._probes.update_ratios),
-            learning_rate=float(lr) if lr is not None else None,
+            learning_rate=lr, learning_rates=list(stall.lrs),
             param_dtype=str(self._params[0].dtype).removeprefix("torch.") if self._params else "float32",
-            autocast_dtype=self._autocast, grad_scaler=self.scaler is not None,
+            autocast_dtype=self._probe.autocast, grad_scaler=self.scaler is not None,
             frozen_parameters=self._frozen, not_in_optimizer=self._not_in_optimizer,
-            baseline_loss=self.config.baseline_loss,
+            constant_level=self._loss.level, constant_level_from=self._loss.level_source, dead_layers=self._dead,
+            zero_updates=stall.because if stall.run >= 2 else None,
+            update_ratio=self._last_ratios[0], grad_weight_ratio=self._last_ratios[1],
             prediction_std=self._last_pred[0] if self._last_pred else None,
             target_std=self._last_pred[1] if self._last_pred else None, **extra)
 
@@ -445,74 +492,12 @@ class TrainingGuard:
             self._add(v)
 
     def report(self) -> Report:
-        """Status pass/warn/fail, findings with training.* codes, causes ranked."""
+        """Status pass/warn/fail, findings with training.* codes, causes ranked; notes say which step the weights
+        are from after a stop, and where the repro artifact is."""
         findings = list(self._findings.values())
         return Report(guard=self.name, status=Report.status_of(findings), started_at=self._started,
                       duration_s=time.monotonic() - self._t0, checks_run=self.step_count, findings=findings,
-                      context=self.context)
-
-    # -- helpers -----------------------------------------------------------------------------------------------
-
-    def _register_hooks(self) -> list[Any]:
-        hooks = [self._inner.register_forward_hook(self._root_hook)]
-        for name, module in self._inner.named_modules():
-            kind = "dead" if isinstance(module, _DEAD) else "saturated" if isinstance(module, _SATURATING) else None
-            if kind is not None:
-                hooks.append(module.register_forward_hook(self._activation_hook(name or "<root>", kind)))
-        return hooks
-
-    def _sampling(self, module: nn.Module, output: Any) -> bool:
-        return self._armed and module.training and torch.is_grad_enabled() and isinstance(output, torch.Tensor) \
-            and output.dim() >= 1
-
-    def _root_hook(self, module: nn.Module, inputs: Any, output: Any) -> None:
-        if module.training and torch.is_grad_enabled():
-            dev = self._device.type
-            self._autocast = (str(torch.get_autocast_dtype(dev)).removeprefix("torch.")
-                              if torch.is_autocast_enabled(dev) else None)
-        if self._sampling(module, output):
-            self._root_ptr = output.data_ptr()
-
-    def _activation_hook(self, name: str, kind: str) -> Callable[[nn.Module, Any, Any], None]:
-        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-            if not self._sampling(module, output):
-                return
-            calls = sum(1 for k in self._acts if k == name or k.startswith(f"{name}[call "))
-            key = name if not calls else f"{name}[call {calls + 1}]"  # a module used twice is two layers
-            o = output.detach()
-            if kind == "dead":  # units: channels of conv maps, else the last dimension
-                dim = 1 if o.dim() in (4, 5) else -1
-                share = o.movedim(dim, -1).reshape(-1, o.shape[dim]).gt(0).any(0).logical_not().float().mean()
-            elif isinstance(module, nn.Sigmoid):
-                share = ((o < 0.01) | (o > 0.99)).float().mean()
-            else:
-                share = (o.abs() > 0.98).float().mean()
-            self._acts[key] = (kind, share, o.data_ptr())
-        return hook
-
-    @staticmethod
-    def _batch_bad(batch: Any, dev: torch.device) -> torch.Tensor:
-        """Whether the batch's float tensors (in tuples, lists, dicts) hold a NaN/Inf, as a device bool."""
-        stack, flags = [batch], []
-        while stack:
-            item = stack.pop()
-            if isinstance(item, torch.Tensor) and item.is_floating_point():
-                flags.append((~torch.isfinite(item)).any().to(dev))
-            elif isinstance(item, (list, tuple)):
-                stack.extend(item)
-            elif isinstance(item, dict):
-                stack.extend(item.values())
-        return torch.stack(flags).any() if flags else torch.zeros((), dtype=torch.bool, device=dev)
-
-    def _flag_device(self) -> torch.device:
-        backend = torch.distributed.get_backend()
-        return self._device if backend != "gloo" else torch.device("cpu")
-
-    @staticmethod
-    def _norms(tensors: list[torch.Tensor]) -> torch.Tensor:
-        """Per-tensor L2 norms in float64 (fingerprints exact enough to see any change; no half overflow)."""
-        norms = torch._foreach_norm([t.detach() for t in tensors], 2, dtype=torch.float64)
-        return torch.stack([n.to(norms[0].device) for n in norms])
+                      notes=list(self._notes), context=self.context)
 
 
 def _is_ddp(model: nn.Module) -> bool:
@@ -524,8 +509,3 @@ def _is_ddp(model: nn.Module) -> bool:
 def _num(x: float) -> float | str:
     """A float for the report: NaN/Inf as text, since JSON has no spelling for them."""
     return x if math.isfinite(x) else str(x)
-
-
-def _columns(x: torch.Tensor, limit: int = 4096) -> torch.Tensor:
-    """At most `limit` evenly strided columns: enough to measure a spread, cheap for wide outputs."""
-    return x if x.shape[1] <= limit else x[:, :: -(-x.shape[1] // limit)]

@@ -1,9 +1,11 @@
-"""Host-side judgement of the numbers the guard read back from the device: robust statistics over short windows.
+"""The judges: host-side rules over the numbers the guard read back from the device.
 
 Everything here runs on the host, on values that are already one step old (see guard.py), so it never makes
 the device wait. Scalar series use medians and MADs, which one hard batch does not move; per-layer rules use
-small CPU tensors (one row per step, one column per parameter). Each judge returns `Verdict`s; the guard turns
-them into report findings, so this module knows nothing about reports or torch devices."""
+small CPU tensors (one row per step, one column per parameter). Absolute rules (an update larger than the weights,
+updates exactly zero, a loss at the constant-prediction level, a layer that passes nothing) need no history, so
+they judge from the first step. Each judge returns `Verdict`s; the guard turns them into report findings, so this
+module knows nothing about reports or torch devices."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import torch
 from mlguard_orchestration.training.config import GuardConfig
 
 _HEAD = 5  # steps whose median is the "initial" loss / gradient norm
+GRAD_WEIGHT_HIGH = 10.0  # an extreme update whose gradient exceeds this multiple of the weights: the gradient exploded
 
 
 @dataclass(frozen=True)
@@ -66,18 +69,23 @@ class LossJudge:
     def __init__(self, cfg: GuardConfig) -> None:
         self.cfg = cfg
         self.history: deque[float] = deque(maxlen=cfg.window)
+        self.hits: deque[bool] = deque(maxlen=cfg.window)  # which of `history` were spikes
         self.head: list[float] = []
         self.best: float | None = None
         self.long: deque[float] = deque(maxlen=2 * cfg.window)
         self.spikes = _Events(cfg.window)
         self.plateau_reported = False
+        self.level: float | None = None  # the constant-prediction loss, estimated by the guard from the targets
+        self.level_source = ""
+        self.varies = False  # the last probe's predictions varied across samples (the model uses its inputs)
+        self.constant_reported = False
 
     @property
     def initial(self) -> float | None:
         return statistics.median(self.head) if self.head else None
 
     def observe(self, step: int, loss: float) -> list[Verdict]:
-        cfg, out = self.cfg, []
+        cfg, out, hit = self.cfg, [], False
         if len(self.head) < _HEAD:
             self.head.append(loss)
         l0 = self.initial
@@ -85,19 +93,25 @@ class LossJudge:
         if len(self.history) >= _min_history(cfg):
             med, sigma = robust(self.history)
             jump = loss - med
-            ev = {"step": step, "loss": loss, "median": med, "robust_sigma": sigma, "initial_loss": l0}
+            # the recent upper tail, earlier spikes left out: a converged classifier's batches range from 0 to a
+            # sizeable loss whenever a hard sample comes by; a spike must stand out from that range too
+            tail = max((v for v, hit in zip(self.history, self.hits, strict=True) if not hit), default=med)
+            ev = {"step": step, "loss": loss, "median": med, "robust_sigma": sigma, "initial_loss": l0,
+                  "recent_max": tail}
             if jump > (cfg.spike_extreme - 1) * max(abs(med), abs(l0)):
                 out.append(Verdict("training.loss_spike", "fail", f"loss {loss:.4g} at step {step} is more than "
                                    f"{cfg.spike_extreme:g}× its recent median {med:.4g}", loss,
                                    cfg.spike_extreme * max(abs(med), abs(l0)), ev))
             elif jump > cfg.spike_z * sigma and jump > (cfg.spike_ratio - 1) * abs(med) \
-                    and jump > cfg.spike_floor * abs(l0):
+                    and jump > cfg.spike_floor * abs(l0) and loss > cfg.spike_ratio * tail:
+                hit = True
                 count = self.spikes.add(step)
                 if count >= cfg.spike_repeats:
                     out.append(Verdict("training.loss_spike", "fail", f"{count} separate loss spikes within "
                                        f"{cfg.window} steps (last: {loss:.4g} at step {step}, median {med:.4g})",
                                        count, cfg.spike_repeats, {**ev, "spike_steps": list(self.spikes.steps)}))
         self.history.append(loss)
+        self.hits.append(hit)
         self.long.append(loss)
         if len(self.history) == cfg.window:
             out += self._trend(step, statistics.median(self.history), l0)
@@ -120,14 +134,7 @@ class LossJudge:
                                f"{self.best:.4g}", med, cfg.divergence_factor * self.best,
                                {"step": step, "rolling_median": med, "best_median": self.best, "initial_loss": l0,
                                 "medians_by_fifth": fifths}))
-        if step >= cfg.plateau_steps and not self.plateau_reported and cfg.baseline_loss is not None \
-                and self.best >= cfg.baseline_loss * (1 - cfg.baseline_margin):
-            self.plateau_reported = True  # no better than a constant: the inputs teach the model nothing
-            out.append(Verdict("training.loss_plateau", "fail", f"after {step} steps the loss (best rolling median "
-                               f"{self.best:.4g}) is no better than predicting a constant ({cfg.baseline_loss:.4g}): "
-                               "the model learns nothing from its inputs", self.best,
-                               cfg.baseline_loss * (1 - cfg.baseline_margin),
-                               {"step": step, "best_median": self.best, "baseline_loss": cfg.baseline_loss}))
+        out += self._constant(step, med)
         if step >= cfg.plateau_steps and not self.plateau_reported \
                 and l0 - self.best < cfg.plateau_min_improvement * abs(l0):
             self.plateau_reported = True
@@ -137,6 +144,57 @@ class LossJudge:
                                {"step": step, "best_median": self.best, "initial_loss": l0}))
         return out
 
+    def _constant(self, step: int, med: float) -> list[Verdict]:
+        """Never below the constant-prediction level, at it now, while the predictions vary across samples: the
+        model uses its inputs and they teach it nothing. (Predictions that barely vary are a model still at the
+        prior — a slow start, or a dead layer the probes name — which more steps may change.)"""
+        cfg, level = self.cfg, self.level
+        if level is None or not level > 0 or self.constant_reported or step < cfg.constant_steps \
+                or self.best is None or not self.varies:
+            return []
+        low, high = level * (1 - cfg.constant_margin), level * (1 + 3 * cfg.constant_margin)
+        if self.best < low or med > high:  # it learnt something, or it is not at the level (another loss scale)
+            return []
+        before = list(self.long)[:-cfg.window]
+        if len(before) < cfg.window // 2 or statistics.median(before) - med > cfg.constant_margin / 3 * level:
+            return []  # still coming down (a slow start): not yet decisive
+        self.constant_reported = self.plateau_reported = True
+        return [Verdict("training.loss_plateau", "fail", f"after {step} steps the loss (rolling median {med:.4g}, "
+                        f"best {self.best:.4g}) is no better than predicting a constant ({level:.4g}, the "
+                        f"{self.level_source} of the targets seen): the model learns nothing from its inputs",
+                        self.best, low, {"step": step, "rolling_median": med, "best_median": self.best,
+                                         "constant_level": level, "constant_level_from": self.level_source})]
+
+
+class StallJudge:
+    """Updates exactly zero, step after step: a learning rate of 0 in every group, or all-zero gradients while
+    the loss is not zero (clipped to 0, multiplied by 0, or blocked by a layer that passes nothing)."""
+
+    def __init__(self, cfg: GuardConfig) -> None:
+        self.cfg = cfg
+        self.run = 0
+        self.because: str | None = None  # 'learning_rate' | 'gradients' while updates are zero
+        self.lrs: deque[float] = deque(maxlen=cfg.window)
+        self.reported = False
+
+    def observe(self, step: int, lr: float | None, total: float, loss: float) -> list[Verdict]:
+        if lr is not None:
+            self.lrs.append(lr)
+        lr_zero = lr == 0.0
+        grads_zero = total == 0.0 and loss != 0.0
+        self.run = self.run + 1 if lr_zero or grads_zero else 0
+        self.because = "learning_rate" if lr_zero else "gradients" if grads_zero else None
+        if self.run < self.cfg.zero_update_steps or self.reported:
+            return []
+        self.reported = True
+        what = "the learning rate is 0 in every parameter group" if lr_zero else \
+            f"every gradient is exactly 0 while the loss is {loss:.4g}"
+        return [Verdict("training.zero_updates", "fail", f"{self.run} steps in a row change nothing: {what}",
+                        self.run, self.cfg.zero_update_steps,
+                        {"step": step, "zero_steps": self.run, "learning_rate": lr, "grad_norm": total,
+                         "loss": loss, "because": "learning_rate" if lr_zero else "gradients",
+                         "recent_learning_rates": list(self.lrs)[-5:]})]
+
 
 class GradJudge:
     """Exploding (total and per parameter), vanishing (per weight, sustained) and accumulating gradients."""
@@ -145,6 +203,8 @@ class GradJudge:
         self.cfg, self.names = cfg, names
         self.history: deque[float] = deque(maxlen=cfg.window)
         self.head: list[float] = []
+        self.layer_rows: list[torch.Tensor] = []  # per-parameter norms of the first steps
+        self.layer_head = torch.zeros(len(names), dtype=torch.float64)
         self.layers = torch.full((cfg.window, len(names)), float("nan"), dtype=torch.float64)
         self.filled = 0
         self.is_weight = torch.tensor(is_weight, dtype=torch.bool)
@@ -158,19 +218,25 @@ class GradJudge:
         cfg, out = self.cfg, []
         if len(self.head) < _HEAD:
             self.head.append(total)
+            self.layer_rows.append(per)
+            self.layer_head = torch.nanmedian(torch.stack(self.layer_rows), dim=0).values.nan_to_num(nan=0.0)
         g0 = statistics.median(self.head)
         if len(self.history) >= _min_history(cfg):
             med = statistics.median(self.history)
             lmed = torch.nanmedian(self.layers[: self.filled], dim=0).values
             ref = max(med, cfg.explode_floor * g0)  # a converged model's tiny gradients make any batch look big
-            hot = (per > cfg.explode_factor * lmed) & (per > ref)  # one parameter, when it matters for the total
+            # the layers that burst (above explode_factor × their own median and their own initial norm's floor),
+            # named in the evidence. Bursts are counted on the total only: a converged model's single layer jumps
+            # ten-fold on any batch holding a hard sample
+            lref = torch.maximum(lmed, cfg.explode_floor * self.layer_head)
+            hot = (per > cfg.explode_factor * lref) & (per > ref)
             ev = {"step": step, "grad_norm": total, "median": med, "initial_grad_norm": g0,
                   "layers": self._top(per / lmed, hot)}
             if total > cfg.explode_extreme * max(med, g0):
                 out.append(Verdict("training.exploding_gradients", "fail", f"gradient norm {total:.4g} at step "
                                    f"{step} is more than {cfg.explode_extreme:g}× its recent median {med:.4g}",
                                    total, cfg.explode_extreme * max(med, g0), ev))
-            elif total > cfg.explode_factor * ref or bool(hot.any()):
+            elif total > cfg.explode_factor * ref:
                 count = self.bursts.add(step)
                 if count >= cfg.explode_repeats:
                     out.append(Verdict("training.exploding_gradients", "fail", f"{count} separate gradient bursts (>"
@@ -234,11 +300,27 @@ class ProbeJudge:
             return True
         return False
 
-    def update_ratio(self, step: int, ratio: float, per_layer: dict[str, float]) -> list[Verdict]:
+    def update_ratio(self, step: int, ratio: float, per_layer: dict[str, float],
+                     grad_weight: float | None = None, early: bool = False) -> list[Verdict]:
+        """`ratio`: update norm / weight norm over the non-zero weight matrices; `grad_weight`: gradient norm /
+        weight norm over the same, which says whether the gradient or the step size made the update extreme.
+        `early` probes (the first steps) judge only the extreme update: the first steps of Adam or of a warm-up
+        are unlike the rest of training, and the streak rules were calibrated on the regular probes."""
         cfg = self.cfg
         self.update_ratios.append(ratio)
         ev = {"step": step, "update_ratio": ratio, "recent": list(self.update_ratios)[-5:],
-              "layers": dict(sorted(per_layer.items(), key=lambda kv: -kv[1])[:5])}
+              "layers": dict(sorted(per_layer.items(), key=lambda kv: -kv[1])[:5]), "grad_weight_ratio": grad_weight}
+        if ratio > cfg.update_ratio_extreme and "extreme" not in self.reported:
+            self.reported.add("extreme")
+            exploding = grad_weight is not None and grad_weight > GRAD_WEIGHT_HIGH
+            code = "training.exploding_gradients" if exploding else "training.update_ratio"
+            why = (f"the gradient norm is {grad_weight:.3g}× the weights' norm" if exploding else
+                   "the step size is too large for these gradients")
+            return [Verdict(code, "fail", f"the update at step {step} is {ratio:.3g}× the size of the weights "
+                            f"(above {cfg.update_ratio_extreme:g}): {why}; the update was undone", ratio,
+                            cfg.update_ratio_extreme, ev)]
+        if early:
+            return []
         if self._streak("update_high", ratio > cfg.update_ratio_high):
             return [Verdict("training.update_ratio", "warn", f"update/weight ratio {ratio:.3g} above "
                             f"{cfg.update_ratio_high:g} on {cfg.probe_repeats} probes: the learning rate is too "
@@ -249,25 +331,37 @@ class ProbeJudge:
                             ratio, cfg.update_ratio_low, ev)]
         return []
 
-    def activations(self, step: int, fractions: dict[str, tuple[str, float]]) -> list[Verdict]:
-        """`fractions`: module → ('dead' | 'saturated', share of dead units / saturated outputs)."""
+    def activations(self, step: int, fractions: dict[str, tuple[str, float]],
+                    producers: dict[str, str] | None = None, early: bool = False) -> list[Verdict]:
+        """`fractions`: module → ('dead' | 'saturated', share of dead units / saturated outputs); `producers`:
+        module → the module whose output it received (e.g. the Linear before a ReLU). A layer none of whose units
+        fire on `probe_repeats` probes in a row — early ones included, so a layer dead from initialisation stops
+        at step 3 — passes nothing on and fails; mostly dead or saturated layers warn (regular probes only)."""
         cfg, hits = self.cfg, {"dead": {}, "saturated": {}}
+        producers = producers or {}
+        fatal: dict[str, float] = {}
         for name, (kind, share) in fractions.items():
+            if kind == "dead" and self._streak(f"dead-all:{name}", share >= 1.0):
+                fatal[name] = round(share, 4)
             limit = cfg.dead_fraction if kind == "dead" else cfg.saturated_fraction
-            if self._streak(f"{kind}:{name}", share >= limit):
+            if not early and self._streak(f"{kind}:{name}", share >= limit):
                 hits[kind][name] = round(share, 4)
+        if fatal:
+            return [Verdict("training.dead_units", "fail", f"in {_named(fatal, producers)}, no unit fires on "
+                            f"{cfg.probe_repeats} sampled batches in a row: no signal passes that layer, so training "
+                            "cannot recover", 1.0, 1.0,
+                            {"step": step, "layers": fatal, "producers": {n: producers[n] for n in fatal
+                                                                          if n in producers}})]
         out = []
         for kind, code, limit, what in (("dead", "training.dead_units", cfg.dead_fraction, "units never fire"),
                                         ("saturated", "training.saturated_activations", cfg.saturated_fraction,
                                          "outputs are saturated")):
             if hits[kind]:
                 worst = max(hits[kind].values())
-                # a layer whose every unit is dead passes nothing on: the network cannot recover (a fail)
-                fatal = kind == "dead" and worst >= 1.0
-                out.append(Verdict(code, "fail" if fatal else "warn", f"in {', '.join(list(hits[kind])[:5])}, up "
-                                   f"to {worst:.0%} of {what} on {cfg.probe_repeats} sampled batches"
-                                   + ("; no signal passes that layer, so training cannot recover" if fatal else ""),
-                                   worst, limit, {"step": step, "layers": hits[kind]}))
+                out.append(Verdict(code, "warn", f"in {_named(hits[kind], producers)}, up to {worst:.0%} of {what} "
+                                   f"on {cfg.probe_repeats} sampled batches", worst, limit,
+                                   {"step": step, "layers": hits[kind],
+                                    "producers": {n: producers[n] for n in hits[kind] if n in producers}}))
         return out
 
     def predictions(self, step: int, spread: float, scale: float, target_spread: float, target_scale: float,
@@ -288,6 +382,10 @@ class ProbeJudge:
         return out
 
 
+def _named(layers: dict[str, float], producers: dict[str, str]) -> str:
+    return ", ".join(f"{n!r} (fed by {producers[n]!r})" if n in producers else repr(n) for n in list(layers)[:5])
+
+
 class OverfitJudge:
     """A train/validation gap that widens while train improves and validation is past its best."""
 
@@ -305,7 +403,9 @@ class OverfitJudge:
         gaps = [v - t for t, v in recent]
         widening = all(b > a for a, b in itertools.pairwise(gaps))
         best_val = min(v for _, v in self.history)
-        if not (widening and recent[-1][0] < recent[0][0] and val > best_val):
+        tol = self.cfg.overfit_min_worsening
+        worse = val - best_val > tol * abs(best_val) and gaps[-1] - gaps[0] > tol * max(abs(gaps[0]), abs(best_val))
+        if not (widening and recent[-1][0] < recent[0][0] and worse):
             return []
         self.reported = True
         return [Verdict("training.overfitting", "warn", f"the train/validation gap widened on {n} validations in "
