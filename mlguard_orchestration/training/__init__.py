@@ -11,9 +11,10 @@ _WHERE = {
     "TrainingGuard": "guard", "GuardConfig": "config", "TrainingStopped": "guard",
     "locate_non_finite": "locate", "rank_causes": "causes", "preflight": "checklist",
     "TrainingEvidence": "evidence", "GuardCallback": "lightning", "GuardTrainerCallback": "huggingface",
+    "Checkpoints": "checkpoints", "NonFiniteCheckpoint": "checkpoints", "IndexedLoader": "indices",
 }
-__all__ = ["GuardCallback", "GuardConfig", "GuardTrainerCallback", "TrainingEvidence", "TrainingGuard", "TrainingStopped", "locate_non_finite",
-           "preflight", "rank_causes"]
+__all__ = ["Checkpoints", "GuardCallback", "GuardConfig", "GuardTrainerCallback", "IndexedLoader", "NonFiniteCheckpoint",
+           "TrainingEvidence", "TrainingGuard", "TrainingStopped", "locate_non_finite", "preflight", "rank_causes"]
 
 
 def __getattr__(name: str) -> Any:

@@ -81,7 +81,8 @@ class GuardConfig(BaseModel):
                                   "times its rolling median is a burst ...")
     explode_floor: float = Field(0.1, ge=0, description="... when also above this share of the initial total norm "
                                  "times explode_factor (a converged model's tiny gradients make any batch look big) ...")
-    explode_repeats: int = Field(3, ge=2, description="... and this many separate bursts within a window fail.")
+    explode_repeats: int = Field(3, ge=2, description="... and above spike_ratio × the largest norm in the window "
+                                 "that was not itself a burst; this many separate bursts within a window fail.")
     explode_extreme: float = Field(1e4, gt=1, description="One total norm above this multiple of max(median, "
                                    "initial norm) fails on its own.")
     vanish_ratio: float = Field(1e-6, gt=0, description="A weight whose gradient norm stays below this share of the "

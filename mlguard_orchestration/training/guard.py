@@ -67,7 +67,7 @@ _HOST_FAILS = ("training.loss_spike", "training.exploding_gradients", "training.
 _NON_FINITE = {1: "training.non_finite_gradients", 2: "training.non_finite_gradients", 3: "training.non_finite_loss"}
 # predictions vary (the model has moved away from a constant) when their spread across samples exceeds this share
 # of the targets' spread, or this many logits (nats) for class scores: a spread that would show in the loss
-VARIES = 0.1
+VARIES = 0.03
 _RECENT = 3  # batches a restored snapshot's forward pass is checked on (the failing one included)
 
 

@@ -155,15 +155,24 @@ class LossJudge:
         low, high = level * (1 - cfg.constant_margin), level * (1 + 3 * cfg.constant_margin)
         if self.best < low or med > high:  # it learnt something, or it is not at the level (another loss scale)
             return []
-        before = list(self.long)[:-cfg.window]
-        if len(before) < cfg.window // 2 or statistics.median(before) - med > cfg.constant_margin / 3 * level:
-            return []  # still coming down (a slow start): not yet decisive
+        if len(self.long) < 2 * cfg.window or _descending(list(self.long)):
+            return []  # still coming down, however slowly (a slow start): not yet decisive
         self.constant_reported = self.plateau_reported = True
         return [Verdict("training.loss_plateau", "fail", f"after {step} steps the loss (rolling median {med:.4g}, "
                         f"best {self.best:.4g}) is no better than predicting a constant ({level:.4g}, the "
                         f"{self.level_source} of the targets seen): the model learns nothing from its inputs",
                         self.best, low, {"step": step, "rolling_median": med, "best_median": self.best,
                                          "constant_level": level, "constant_level_from": self.level_source})]
+
+
+def _descending(values: list[float], t: float = 2.0) -> bool:
+    """A least-squares slope over the steps that is negative by more than `t` standard errors."""
+    n = len(values)
+    mx, my = (n - 1) / 2, statistics.fmean(values)
+    sxx = sum((i - mx) ** 2 for i in range(n))
+    slope = sum((i - mx) * (v - my) for i, v in enumerate(values)) / sxx
+    residual = sum((v - my - slope * (i - mx)) ** 2 for i, v in enumerate(values)) / max(n - 2, 1)
+    return slope < 0 and slope < -t * (residual / sxx) ** 0.5
 
 
 class StallJudge:
@@ -202,6 +211,7 @@ class GradJudge:
     def __init__(self, cfg: GuardConfig, names: list[str], is_weight: list[bool]) -> None:
         self.cfg, self.names = cfg, names
         self.history: deque[float] = deque(maxlen=cfg.window)
+        self.hits: deque[bool] = deque(maxlen=cfg.window)  # which of `history` were bursts
         self.head: list[float] = []
         self.layer_rows: list[torch.Tensor] = []  # per-parameter norms of the first steps
         self.layer_head = torch.zeros(len(names), dtype=torch.float64)
@@ -215,7 +225,7 @@ class GradJudge:
 
     def observe(self, step: int, total: float, per: torch.Tensor, same_grads: bool) -> list[Verdict]:
         """`per`: this step's gradient norm of every parameter, NaN where it had no gradient."""
-        cfg, out = self.cfg, []
+        cfg, out, hit = self.cfg, [], False
         if len(self.head) < _HEAD:
             self.head.append(total)
             self.layer_rows.append(per)
@@ -230,19 +240,24 @@ class GradJudge:
             # ten-fold on any batch holding a hard sample
             lref = torch.maximum(lmed, cfg.explode_floor * self.layer_head)
             hot = (per > cfg.explode_factor * lref) & (per > ref)
+            # the recent upper tail, earlier bursts left out: a converged classifier's gradient jumps on every batch
+            # holding a hard sample; a burst must stand out from those too
+            tail = max((v for v, hit in zip(self.history, self.hits, strict=True) if not hit), default=med)
             ev = {"step": step, "grad_norm": total, "median": med, "initial_grad_norm": g0,
                   "layers": self._top(per / lmed, hot)}
             if total > cfg.explode_extreme * max(med, g0):
                 out.append(Verdict("training.exploding_gradients", "fail", f"gradient norm {total:.4g} at step "
                                    f"{step} is more than {cfg.explode_extreme:g}× its recent median {med:.4g}",
                                    total, cfg.explode_extreme * max(med, g0), ev))
-            elif total > cfg.explode_factor * ref:
+            elif total > cfg.explode_factor * ref and total > cfg.spike_ratio * tail:
+                hit = True
                 count = self.bursts.add(step)
                 if count >= cfg.explode_repeats:
                     out.append(Verdict("training.exploding_gradients", "fail", f"{count} separate gradient bursts (>"
                                        f"{cfg.explode_factor:g}× the rolling median) within {cfg.window} steps",
                                        count, cfg.explode_repeats, {**ev, "burst_steps": list(self.bursts.steps)}))
         self.history.append(total)
+        self.hits.append(hit)
         self.layers = torch.roll(self.layers, 1, 0)
         self.layers[0] = per
         self.filled = min(self.filled + 1, cfg.window)
@@ -256,6 +271,8 @@ class GradJudge:
         return {self.names[i]: round(float(ratio[i]), 3) for i in idx[:k]}
 
     def _vanishing(self, step: int, per: torch.Tensor) -> list[Verdict]:
+        if per.numel() == 0:
+            return []
         small = (per < self.cfg.vanish_ratio * torch.nan_to_num(per, nan=0.0).max()) & self.is_weight
         self.vanishing = (self.vanishing + 1) * small
         flagged = torch.nonzero(self.vanishing >= self.cfg.vanish_steps).flatten().tolist()
