@@ -126,6 +126,7 @@ def test_targets_without_predictions_give_no_level_and_no_verdict() -> None:
     bare = TrainingGuard(other, torch.optim.Adam(other.parameters(), 1e-2))
     with bare:
         for xb, yb in loader((x, y), 200):
+            bare.optimizer.zero_grad()
             loss = cross_entropy(bare.model(xb), yb)
             loss.backward()
             bare.step(loss)  # no targets: the guard cannot know the constant level, so it does not judge it
