@@ -54,7 +54,7 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "null_explosion": ("guard_extract", "drift.null_rate", "cause.upstream_nulls"),
     "empty_extract": ("guard_extract", "volume.row_count", "cause.empty_extract"),
     # caught by the training guard (the DAG's train task; the CLI pipeline has no training step)
-    "lr_too_high": ("train", "training.dead_units", "cause.learning_rate_too_high"),
+    "lr_too_high": ("train", "training.update_ratio", "cause.learning_rate_too_high"),
     "corrupt_sample": ("train", "training.non_finite_loss", "cause.corrupt_input_sample"),
     "labels_shuffled": ("train", "training.loss_plateau", "cause.label_misalignment"),
     # caught by the evaluate → register gate (the DAG's/flow's gate task)

@@ -69,7 +69,8 @@ class GuardConfig(BaseModel):
     constant_steps: int = Field(150, ge=1, description="After this many steps, a loss whose rolling median never "
                                 "came below the constant-prediction level — the guard's own estimate from the targets "
                                 "passed to step(): label entropy for classes, per-output variance for regression — "
-                                "learns nothing from its inputs: a fail.")
+                                "and no longer falls, while the predictions vary across samples, learns nothing from "
+                                "its inputs: a fail (after plateau_steps when the predictions barely vary).")
     constant_margin: float = Field(0.03, ge=0, description="Within this share below (and 3× it above) the constant-"
                                    "prediction level counts as 'at' it.")
     plateau_steps: int = Field(300, ge=1, description="After this many steps, a rolling median that has not ...")

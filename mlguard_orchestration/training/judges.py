@@ -145,12 +145,13 @@ class LossJudge:
         return out
 
     def _constant(self, step: int, med: float) -> list[Verdict]:
-        """Never below the constant-prediction level, at it now, while the predictions vary across samples: the
-        model uses its inputs and they teach it nothing. (Predictions that barely vary are a model still at the
-        prior — a slow start, or a dead layer the probes name — which more steps may change.)"""
+        """Never below the constant-prediction level, at it now and no longer falling: the inputs teach the model
+        nothing. Decisive after constant_steps while the predictions vary across samples (the model uses its inputs
+        to no avail); predictions that barely vary are a model still at the prior — a slow start, or a dead layer
+        the probes name — so those get until plateau_steps."""
         cfg, level = self.cfg, self.level
-        if level is None or not level > 0 or self.constant_reported or step < cfg.constant_steps \
-                or self.best is None or not self.varies:
+        if level is None or not level > 0 or self.constant_reported or self.best is None \
+                or step < (cfg.constant_steps if self.varies else cfg.plateau_steps):
             return []
         low, high = level * (1 - cfg.constant_margin), level * (1 + 3 * cfg.constant_margin)
         if self.best < low or med > high:  # it learnt something, or it is not at the level (another loss scale)
