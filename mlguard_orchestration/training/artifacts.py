@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from mlguard_orchestration.training.locate import _tensors, _to_cpu, batch_size, take
+from mlguard_orchestration.training.batches import batch_size, take, tensors, to_cpu
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,9 @@ def write_repro(directory: Path | None, guard: str, *, step: int, code: str, mes
                                "batch_size": n}
     if batch is not None and n is not None:
         if positions:
-            payload["samples"] = _to_cpu(take(batch, positions, n))
-        elif sum(t.numel() * t.element_size() for t in _tensors(batch)) <= MAX_BATCH_BYTES:
-            payload["samples"] = _to_cpu(batch)
+            payload["samples"] = to_cpu(take(batch, positions, n))
+        elif sum(t.numel() * t.element_size() for t in tensors(batch)) <= MAX_BATCH_BYTES:
+            payload["samples"] = to_cpu(batch)
     try:
         target.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S-%fZ")

@@ -25,7 +25,12 @@ Why it costs (almost) nothing per step — the design, step by step:
 A fail finding raises `TrainingStopped` at the step it becomes known — the bad step itself on CPU, the next one
 otherwise; host-side fails under torch.distributed are agreed through the next step's all-reduce, so all ranks
 stop together. The batch of a step is kept (a reference, no copy) until that step is judged, so a NaN can be
-replayed by the locator with the pre-fault weights."""
+replayed by the locator with the pre-fault weights.
+
+Size: a little over 400 lines, on purpose. `TrainingGuard` is one object whose methods share the step's state (the
+pending record, the judges, the snapshots, the findings); what stands alone lives beside it — measure.py (the
+device side), judges.py and sampled_judges.py (the rules), probes.py, snapshots.py, stopping.py (the stop path),
+locate.py (the replay) — and splitting the class further would pass that state around instead."""
 
 from __future__ import annotations
 
@@ -46,25 +51,23 @@ from mlguard_orchestration.report import Finding, Report
 from mlguard_orchestration.training.config import GuardConfig
 from mlguard_orchestration.training.constant_level import FORMS
 from mlguard_orchestration.training.evidence import DeadLayer, ModuleFault, SampleFault, TrainingEvidence
-from mlguard_orchestration.training.indices import IndexedLoader, dataset_indices
-from mlguard_orchestration.training.judges import (
-    GradJudge,
-    LossJudge,
-    OverfitJudge,
-    ProbeJudge,
-    StallJudge,
-    Verdict,
-)
+from mlguard_orchestration.training.indices import IndexedLoader
+from mlguard_orchestration.training.judges import AbsentJudge, GradJudge, LossJudge, StallJudge, Verdict
 from mlguard_orchestration.training.measure import BASE, Record, StepMeter, norms
-from mlguard_orchestration.training.probes import ActivationProbe, blamed_parameter
-from mlguard_orchestration.training.snapshots import Restored, Snapshot, Snapshots, restore_working
+from mlguard_orchestration.training.probes import ActivationProbe, dead_layers
+from mlguard_orchestration.training.sampled_judges import OverfitJudge, ProbeJudge
+from mlguard_orchestration.training.snapshots import Restored, Snapshots
+from mlguard_orchestration.training.stopping import (
+    leave_working_weights,
+    non_finite_verdict,
+    write_stop_artifact,
+)
 
 # Host-side fail codes, numbered for the distributed agreement (never renumber within a run).
 _HOST_FAILS = ("training.loss_spike", "training.exploding_gradients", "training.divergence",
                "training.missing_zero_grad", "training.prediction_explosion", "training.non_finite_weights",
                "training.dead_units", "training.loss_plateau", "training.update_ratio", "training.zero_updates",
                "training.parameters_not_in_optimizer")
-_NON_FINITE = {1: "training.non_finite_gradients", 2: "training.non_finite_gradients", 3: "training.non_finite_loss"}
 # predictions vary (the model has moved away from a constant) when their spread across samples exceeds this share
 # of the targets' spread, or this many logits (nats) for class scores: a spread that would show in the loss
 VARIES = 0.03
@@ -110,6 +113,7 @@ class TrainingGuard:
         self._weights = [p.dim() >= 2 for p in self._params]
         self._grads = GradJudge(cfg, self._names, self._weights)
         self._probes, self._overfit = ProbeJudge(cfg), OverfitJudge(cfg)
+        self._absent_judge = AbsentJudge(cfg, self._not_in_optimizer)
         self._baseline = norms(self._params).tolist() if self._params else []  # one sync, at construction
         self._frozen: list[str] = []
         self._frozen_checked = False
@@ -256,23 +260,11 @@ class TrainingGuard:
             self._snaps.take(step)
 
     def _absent(self, step: int, norm: float) -> list[Verdict]:
-        """Trainable parameters in no optimizer group: a fail once they get a gradient, a warn if they never do."""
-        if not self._meter.absent:
-            return []
-        names = self._not_in_optimizer
-        ev = {"step": step, "parameters": names[:20], "gradient_norm": norm}
-        if norm > 0:
+        """Parameters in no optimizer group; once judged, the meter stops measuring their gradients."""
+        out = self._absent_judge.observe(step, norm)
+        if not self._absent_judge.open:
             self._meter.absent = []
-            return [Verdict("training.parameters_not_in_optimizer", "fail", f"{len(names)} trainable parameter(s) get "
-                            f"gradients (norm {norm:.3g}) but are in no optimizer group, so they never change: "
-                            f"{', '.join(names[:5])} (if on purpose: requires_grad=False, or "
-                            "GuardConfig(deliberately_frozen=[...]))", len(names), 0, ev)]
-        if step >= self.config.window:
-            self._meter.absent = []
-            return [Verdict("training.parameters_not_in_optimizer", "warn", f"{len(names)} trainable parameter(s) "
-                            f"are in no optimizer group (they got no gradient in {step} steps): "
-                            f"{', '.join(names[:5])}", len(names), 0, ev)]
-        return []
+        return out
 
     def _judge_probe(self, record: Record, vals: list[float], per: torch.Tensor) -> list[Verdict]:
         probe, step, out = record.probe or {}, record.step, []
@@ -310,7 +302,7 @@ class TrainingGuard:
         producers = {a.key: a.producer for a in record.acts if a.producer}
         for v in self._probes.activations(step, fractions, producers, early):  # before predictions: a dead layer
             if v.code == "training.dead_units" and v.severity == "fail":  # explains their collapse
-                self._dead = self._dead_layers(record, v.evidence.get("layers", {}))
+                self._dead = dead_layers(self._inner, record.acts, v.evidence.get("layers", {}))
                 v.evidence["parameters"] = [d.parameter for d in self._dead if d.parameter]
             out.append(v)
         if preds is not None:
@@ -336,15 +328,6 @@ class TrainingGuard:
         per_layer = {self._names[i]: u / max(b, 1e-30) for i, (u, b) in enumerate(zip(updates, before, strict=True))}
         return self._probes.update_ratio(step, ratio, per_layer, grad_weight, early)
 
-    def _dead_layers(self, record: Record, layers: dict[str, float]) -> list[DeadLayer]:
-        out = []
-        for act in record.acts:
-            if act.key in layers and layers[act.key] >= 1.0:
-                param, facts = blamed_parameter(self._inner, act.producer, act.mask) if act.producer else (None, {})
-                out.append(DeadLayer(layer=act.key, share=layers[act.key], producer=act.producer, parameter=param,
-                                     facts=facts))
-        return out
-
     def _judge_remote(self, step: int, host_code: int) -> None:
         """Under torch.distributed: stop if some rank found a host-side fail (the lowest such rank names it)."""
         if host_code <= 0:
@@ -368,41 +351,27 @@ class TrainingGuard:
             from mlguard_orchestration.training.locate import locate_non_finite
 
             fault, sample = locate_non_finite(self._inner, self.compute_loss, record.batch, max_samples=50)
-        what = "loss" if kind == 3 else "gradients"
-        where = f" on rank {rank}" if self._dist else ""
-        ev: dict[str, Any] = {"step": record.step, "loss": _num(loss), "grad_norm": _num(total),
-                              "update_skipped": True, "last_good_step": self.last_good_step}
-        if self._skips:
-            ev["scaler_skips_in_a_row"] = self._skips
-        if fault is not None:
-            ev["module"] = f"{fault.name} ({fault.type}, {fault.phase})"
-        if sample is not None:
-            sample.dataset_indices = dataset_indices(sample.indices, record.indices)
-            ev["samples"] = sample.indices[:20]
-            if sample.dataset_indices is not None:
-                ev["dataset_indices"] = sample.dataset_indices[:20]
-        code_ = _NON_FINITE[kind]
-        if (fault is not None and fault.phase == "forward" and not fault.name.startswith("<")
-                and not (sample is not None and sample.input_non_finite)):
-            code_, what = "training.non_finite_activations", f"activations of {fault.name!r}"  # from finite inputs
-        named = ""
-        if sample is not None and sample.dataset_indices:
-            named = f"; dataset indices {sample.dataset_indices[:10]}"
-        verdict = Verdict(code_, "fail", f"the {what} became non-finite at step {record.step}{where}"
-                          + (f", first in module {fault.name!r}" if fault is not None else "") + named,
-                          _num(loss), None, ev)
+        verdict = non_finite_verdict(record, kind, rank, loss, total, fault=fault, sample=sample,
+                                     distributed=self._dist, last_good_step=self.last_good_step,
+                                     scaler_skips=self._skips)
         self._stop(verdict, rank=rank, record=record, skipped=True, loss_finite=kind != 3,
                    grads_finite=math.isfinite(total), weights_finite=weights_ok, module_fault=fault,
                    sample_fault=sample)
 
     def _stop(self, v: Verdict, rank: int | None = None, record: Record | None = None, skipped: bool = False,
               **evidence: Any) -> None:
+        """Leave weights that work, write the repro artifact, and raise TrainingStopped (stopping.py)."""
         step = int(v.evidence.get("step", self.step_count))
         sample: SampleFault | None = evidence.get("sample_fault")
-        self._restore(v, record, step, skipped, sample)
+        self.restored, note = leave_working_weights(v, record, step, skipped, sample, params=self._params,
+                                                    model=self._inner, snaps=self._snaps, recent=self._recent,
+                                                    compute_loss=self.compute_loss, forward=not self._dist)
+        self._notes.append(note)
         if record is not None and self.restored is not None:
-            self.artifact = self._write_artifact(v, record, step, sample, evidence.get("module_fault"))
+            self.artifact = write_stop_artifact(self.config.artifact_dir, self.name, v, record, step, sample,
+                                                evidence.get("module_fault"), self.restored)
             if self.artifact is not None:
+                self._notes.append(f"repro artifact (samples, dataset indices, weights' step): {self.artifact}")
                 v.evidence["artifact"] = self.artifact
                 if sample is not None:
                     sample.artifact = self.artifact
@@ -410,47 +379,6 @@ class TrainingGuard:
         self._findings = {v.code: finding, **{c: f for c, f in self._findings.items() if c != v.code}}
         self._stopped = TrainingStopped(self.report())
         raise self._stopped
-
-    def _restore(self, v: Verdict, record: Record | None, step: int, skipped: bool,
-                 sample: SampleFault | None) -> None:
-        """Leave weights that work: undo an extreme update, then keep the newest candidate whose forward pass on
-        the recent batches is finite (see snapshots.py); note which step they are from."""
-        undone = record is not None and record.before is not None and v.evidence.get("update_ratio") is not None \
-            and v.code in ("training.update_ratio", "training.exploding_gradients")
-        if undone and record is not None and record.before is not None:
-            with torch.no_grad():
-                torch._foreach_copy_(self._params, record.before)
-        current_step = step - 1 if skipped or undone else step
-        batches = [b for b in self._recent if b is not None and b is not (record.batch if record else None)]
-        if record is not None and record.batch is not None and not (
-                sample is not None and (sample.input_non_finite or len(sample.indices) <= 10)):
-            batches.append(record.batch)  # the failing batch, unless its own samples are the fault
-        current = Snapshot(current_step, [t.detach() for t in self._snaps.tensors])
-        self.restored = restore_working(self._snaps, self._inner, current, self.compute_loss, batches,
-                                        forward=not self._dist)
-        if self.restored is None:
-            self._notes.append("no weight snapshot passed the forward check on the recent batches; the weights are "
-                               "the initial ones")
-            return
-        v.evidence["weights_from_step"] = self.restored.step
-        how = (f"their forward pass is finite on the last {self.restored.batches} batch(es)"
-               if self.restored.verified == "forward" else "finite weights (not replayed)")
-        self._notes.append(f"weights restored to those after step {self.restored.step} ({how})"
-                           + (f"; the update of step {step} was undone" if undone else ""))
-
-    def _write_artifact(self, v: Verdict, record: Record, step: int, sample: SampleFault | None,
-                        fault: ModuleFault | None) -> str | None:
-        from mlguard_orchestration.training.artifacts import write_repro
-
-        positions = sample.indices if sample is not None else None
-        indices = dataset_indices(positions, record.indices) if positions else record.indices
-        path = write_repro(self.config.artifact_dir, self.name, step=step, code=v.code, message=v.message,
-                           batch=record.batch, positions=positions, dataset_indices=indices,
-                           weights_step=self.restored.step if self.restored else None,
-                           module=fault.name if fault is not None else None)
-        if path is not None:
-            self._notes.append(f"repro artifact (samples, dataset indices, weights' step): {path}")
-        return path
 
     def _add(self, v: Verdict) -> None:
         if v.code not in self._findings:
@@ -504,8 +432,3 @@ def _is_ddp(model: nn.Module) -> bool:
     from torch.nn.parallel import DistributedDataParallel
 
     return isinstance(model, DistributedDataParallel)
-
-
-def _num(x: float) -> float | str:
-    """A float for the report: NaN/Inf as text, since JSON has no spelling for them."""
-    return x if math.isfinite(x) else str(x)

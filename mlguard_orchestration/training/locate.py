@@ -33,8 +33,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from mlguard_orchestration.training.batches import (
+    bad_rows,
+    batch_size,
+    coupled,
+    finite,
+    forked_rng,
+    preserved,
+    scalar,
+    take,
+    tensor_stats,
+    tensors,
+    to_cpu,
+)
 from mlguard_orchestration.training.evidence import ModuleFault, SampleFault, TensorStats
 
 log = logging.getLogger(__name__)
@@ -51,150 +63,6 @@ ROOT = "<model>"  # the name reported when the top-level module's own code produ
 MAX_REPLAYS = 64  # sub-batch replays the sample search may spend
 MAX_STATS = 4  # tensors summarised per side of a ModuleFault
 _BACKGROUND = 8  # known-clean samples added to coupled sub-batches
-
-
-# -- tensors -------------------------------------------------------------------------------------------------
-
-def tensor_stats(t: torch.Tensor) -> TensorStats:
-    """Shape, dtype, NaN/Inf counts and the range of the finite values: a few numbers, never the values."""
-    t = t.detach()
-    stats = TensorStats(shape=list(t.shape), dtype=str(t.dtype).removeprefix("torch."))
-    if t.numel() == 0:
-        return stats
-    if t.is_complex():
-        t = torch.view_as_real(t)
-    if t.is_floating_point():
-        nan, inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
-        values = t[torch.isfinite(t)] if nan or inf else t.reshape(-1)
-    else:
-        nan = inf = 0
-        values = t.reshape(-1)
-    values = values.double()
-    stats.nan, stats.inf, stats.finite = nan, inf, not (nan or inf)
-    if values.numel():
-        lo, hi = float(values.min()), float(values.max())
-        stats.min, stats.max, stats.abs_max = lo, hi, max(abs(lo), abs(hi))
-        stats.mean = float(values.mean())
-    return stats
-
-
-def _tensors(obj: Any, depth: int = 0) -> list[torch.Tensor]:
-    """Every tensor in a (nested) tuple/list/dict/dataclass, in order."""
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if depth > 5:
-        return []
-    if isinstance(obj, (list, tuple)):
-        return [t for v in obj for t in _tensors(v, depth + 1)]
-    if isinstance(obj, Mapping):
-        return [t for v in obj.values() for t in _tensors(v, depth + 1)]
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return [t for f in dataclasses.fields(obj) for t in _tensors(getattr(obj, f.name, None), depth + 1)]
-    return []
-
-
-def _finite(ts: list[torch.Tensor]) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in ts if t.is_floating_point() or t.is_complex())
-
-
-def _bad_rows(ts: list[torch.Tensor], n: int) -> list[int]:
-    """Indices i < n such that row i of some floating tensor with first dimension n is not finite."""
-    bad: torch.Tensor | None = None
-    for t in ts:
-        if t.dim() >= 1 and t.shape[0] == n and (t.is_floating_point() or t.is_complex()):
-            rows = ~torch.isfinite(t.detach()).reshape(n, -1).all(dim=1) if t[0].numel() else None
-            if rows is not None:
-                bad = rows.cpu() if bad is None else bad | rows.cpu()
-    return [] if bad is None else [int(i) for i in torch.nonzero(bad).flatten()]
-
-
-# -- batches -------------------------------------------------------------------------------------------------
-
-def batch_size(batch: Any) -> int | None:
-    """The first dimension of the batch's first tensor (of at least one dimension)."""
-    for t in _tensors(batch):
-        if t.dim() >= 1:
-            return int(t.shape[0])
-    return None
-
-
-def take(batch: Any, indices: list[int], n: int) -> Any:
-    """The sub-batch of `indices`: tensors whose first dimension is `n` are indexed, the rest kept."""
-    if isinstance(batch, torch.Tensor):
-        if batch.dim() >= 1 and batch.shape[0] == n:
-            return batch[torch.as_tensor(indices, dtype=torch.long, device=batch.device)]
-        return batch
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
-        return type(batch)(*(take(v, indices, n) for v in batch))
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(take(v, indices, n) for v in batch)
-    if isinstance(batch, Mapping):
-        items = {k: take(v, indices, n) for k, v in batch.items()}
-        try:
-            return type(batch)(items)
-        except Exception:  # noqa: BLE001 - a mapping type that cannot be built from a dict: use a dict
-            return items
-    return batch
-
-
-def _to_cpu(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, (list, tuple)):
-        return [_to_cpu(v) for v in obj]
-    if isinstance(obj, Mapping):
-        return {str(k): _to_cpu(v) for k, v in obj.items()}
-    return obj
-
-
-# -- state ---------------------------------------------------------------------------------------------------
-
-@contextmanager
-def _preserved(model: nn.Module) -> Iterator[list[Any]]:
-    """Yields a list for hook handles; restores modes, grads and buffers and removes the hooks on exit."""
-    modes = [(m, m.training) for m in model.modules()]
-    grads = [(p, p.grad) for p in model.parameters()]
-    buffers = [(b, b.detach().clone()) for b in model.buffers()]
-    handles: list[Any] = []
-    try:
-        yield handles
-    finally:
-        for h in handles:
-            h.remove()
-        for m, mode in modes:
-            m.training = mode
-        for p, g in grads:
-            p.grad = g
-        with torch.no_grad():
-            for b, saved in buffers:
-                b.copy_(saved)
-
-
-@contextmanager
-def _forked_rng(model: nn.Module) -> Iterator[Callable[[], None]]:
-    """Replays run on a fork of the RNG; the yielded function rewinds it to the state at entry."""
-    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
-    with torch.random.fork_rng(devices=devices):
-        cpu = torch.get_rng_state()
-        cuda = [torch.cuda.get_rng_state(d) for d in devices]
-
-        def rewind() -> None:
-            torch.set_rng_state(cpu)
-            for d, s in zip(devices, cuda, strict=True):
-                torch.cuda.set_rng_state(s, d)
-
-        yield rewind
-
-
-def _scalar(loss: Any) -> torch.Tensor:
-    if not isinstance(loss, torch.Tensor):
-        loss = torch.as_tensor(loss)
-    return loss if loss.numel() == 1 else loss.sum()
-
-
-def _coupled(model: nn.Module) -> bool:
-    """True when a module mixes samples of the batch (BatchNorm and SyncBatchNorm in training mode)."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in model.modules())
 
 
 # -- the replay ----------------------------------------------------------------------------------------------
@@ -228,7 +96,7 @@ def _replay(model: nn.Module, compute_loss: Callable[[nn.Module, Any], Any], bat
 
     def forward_hook(module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
         name = names[module]
-        ins, outs = _tensors(args) + _tensors(kwargs), _tensors(output)
+        ins, outs = tensors(args) + tensors(kwargs), tensors(output)
         if name not in r.inputs:
             r.order.append(name)
             r.inputs[name] = [t.detach() for t in ins[:MAX_STATS]]
@@ -238,8 +106,8 @@ def _replay(model: nn.Module, compute_loss: Callable[[nn.Module, Any], Any], bat
         if module is model:
             r.root_called = True
             r.root_outputs = [t.detach() for t in outs[:MAX_STATS]]
-            r.root_finite = r.root_finite and _finite(outs)
-        if r.fwd is None and not _finite(outs) and _finite(ins):
+            r.root_finite = r.root_finite and finite(outs)
+        if r.fwd is None and not finite(outs) and finite(ins):
             r.fwd = (name, module, [t.detach() for t in ins[:MAX_STATS]], [t.detach() for t in outs[:MAX_STATS]])
 
     def _tensor_hooks(name: str, ins: list[torch.Tensor], outs: list[torch.Tensor]) -> None:
@@ -248,13 +116,13 @@ def _replay(model: nn.Module, compute_loss: Callable[[nn.Module, Any], Any], bat
         out_finite = [True]
 
         def on_output(g: torch.Tensor) -> None:
-            out_finite[0] = out_finite[0] and _finite([g])
+            out_finite[0] = out_finite[0] and finite([g])
             _grad_output(name, out_finite[0], [g])
 
         def on_input(g: torch.Tensor) -> None:
             if name not in r.bwd_seen:
                 r.bwd_seen[name] = out_finite[0]
-                if out_finite[0] and not _finite([g]):
+                if out_finite[0] and not finite([g]):
                     r.bwd_grads[name] = [g.detach()]
 
         for t in outs:
@@ -269,8 +137,8 @@ def _replay(model: nn.Module, compute_loss: Callable[[nn.Module, Any], Any], bat
         if name in r.bwd_seen:
             return
         gin = [g for g in grad_input if isinstance(g, torch.Tensor)]
-        go_finite = _finite([g for g in grad_output if isinstance(g, torch.Tensor)])
-        gi_finite = _finite(gin)
+        go_finite = finite([g for g in grad_output if isinstance(g, torch.Tensor)])
+        gi_finite = finite(gin)
         r.bwd_seen[name] = go_finite
         _grad_output(name, go_finite, [g for g in grad_output if isinstance(g, torch.Tensor)])
         if go_finite and not gi_finite:
@@ -289,9 +157,9 @@ def _replay(model: nn.Module, compute_loss: Callable[[nn.Module, Any], Any], bat
     try:
         with torch.enable_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
-            loss = _scalar(compute_loss(model, batch))
+            loss = scalar(compute_loss(model, batch))
             r.loss = loss.detach()
-            r.loss_finite = _finite([loss])
+            r.loss_finite = finite([loss])
             forward_ok = r.fwd is None or (r.root_called and r.root_finite)
             if r.loss_finite and forward_ok and loss.requires_grad:
                 _backward(model, loss, r)
@@ -308,7 +176,7 @@ def _backward(model: nn.Module, loss: torch.Tensor, r: _Replay) -> None:
     grads = torch.autograd.grad(loss, [p for _, p in params], allow_unused=True)
     owner = {id(p): (name or ROOT) for name, m in model.named_modules() for p in m.parameters(recurse=False)}
     for (_, p), g in zip(params, grads, strict=True):
-        if g is not None and not _finite([g]):
+        if g is not None and not finite([g]):
             r.grads_finite = False
             mod = owner.get(id(p), ROOT)
             r.param_grads.setdefault(mod, []).append(g.detach())
@@ -374,21 +242,21 @@ def _reproduces(model: nn.Module, compute_loss: Any, sub: Any, phase: str, produ
     seen: list[bool] = []
     handle = None
     if producer is not None and phase == "forward":
-        handle = producer.register_forward_hook(lambda m, a, o: seen.append(not _finite(_tensors(o))))
+        handle = producer.register_forward_hook(lambda m, a, o: seen.append(not finite(tensors(o))))
     try:
         if phase == "backward":
             with torch.enable_grad():
-                loss = _scalar(compute_loss(model, sub))
-                if not _finite([loss]):
+                loss = scalar(compute_loss(model, sub))
+                if not finite([loss]):
                     return True
                 params = [p for p in model.parameters() if p.requires_grad]
                 if not loss.requires_grad or not params:
                     return False
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
-                return not _finite([g for g in grads if g is not None])
+                return not finite([g for g in grads if g is not None])
         with torch.no_grad():
-            loss = _scalar(compute_loss(model, sub))
-        return any(seen) or not _finite([loss])
+            loss = scalar(compute_loss(model, sub))
+        return any(seen) or not finite([loss])
     except Exception:  # noqa: BLE001 - e.g. BatchNorm refusing a 1-sample batch: not a reproduction
         return False
     finally:
@@ -436,12 +304,12 @@ def _samples(model: nn.Module, compute_loss: Any, batch: Any, r: _Replay | None,
              phase: str | None, rewind: Callable[[], None],
              max_samples: int) -> tuple[SampleFault | None, int | None]:
     n = batch_size(batch)
-    ts = _tensors(batch)
+    ts = tensors(batch)
     if n is None:
-        bad_input = not _finite(ts)
+        bad_input = not finite(ts)
         return (SampleFault(indices=[], method="per-sample", input_non_finite=True) if bad_input else None), n
-    input_rows = _bad_rows(ts, n)
-    coupled = _coupled(model)
+    input_rows = bad_rows(ts, n)
+    is_coupled = coupled(model)
     modules = {(name or ROOT): m for name, m in model.named_modules()}
     producer = modules.get(fault.name) if fault is not None else None
 
@@ -450,19 +318,19 @@ def _samples(model: nn.Module, compute_loss: Any, batch: Any, r: _Replay | None,
         return _reproduces(model, compute_loss, take(batch, idx, n), phase, producer, rewind)
 
     indices: list[int] = []
-    if phase is not None and (coupled or not input_rows):
+    if phase is not None and (is_coupled or not input_rows):
         if n == 1:
             indices = [0]
-        elif not coupled and r is not None and (rows := _producer_rows(r, fault, n)) and test(rows):
+        elif not is_coupled and r is not None and (rows := _producer_rows(r, fault, n)) and test(rows):
             indices = rows  # read off the producer's output/gradient, confirmed by one replay
         else:
-            indices = _search(test, n, coupled, max_samples)
+            indices = _search(test, n, is_coupled, max_samples)
     if not indices:
         indices = input_rows
     if not indices:
         return None, n
     indices = indices[:max_samples]
-    return SampleFault(indices=indices, method="bisection" if coupled and phase is not None else "per-sample",
+    return SampleFault(indices=indices, method="bisection" if is_coupled and phase is not None else "per-sample",
                        input_non_finite=any(i in set(input_rows) for i in indices)), n
 
 
@@ -470,11 +338,11 @@ def _producer_rows(r: _Replay, fault: ModuleFault | None, n: int) -> list[int]:
     if fault is None or (fault.name == LOSS and fault.phase == "forward"):
         return []
     if fault.phase == "forward" and r.fwd is not None:
-        return _bad_rows(r.fwd[3], n)
+        return bad_rows(r.fwd[3], n)
     if fault.phase == "backward" and fault.name in r.bwd_grads:
-        return _bad_rows(r.bwd_grads[fault.name], n)
+        return bad_rows(r.bwd_grads[fault.name], n)
     if fault.phase == "backward" and r.bad_go:  # the gradient that broke at a module's output
-        return _bad_rows(r.bad_go[0][1], n)
+        return bad_rows(r.bad_go[0][1], n)
     return []
 
 
@@ -483,7 +351,7 @@ def _save(artifact_dir: Path, batch: Any, n: int, sample: SampleFault, fault: Mo
         artifact_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S-%fZ")
         path = artifact_dir / f"{stamp}-nonfinite.pt"
-        torch.save({"indices": sample.indices, "batch": _to_cpu(take(batch, sample.indices, n)),
+        torch.save({"indices": sample.indices, "batch": to_cpu(take(batch, sample.indices, n)),
                     "method": sample.method, "input_non_finite": sample.input_non_finite,
                     "module": fault.name if fault else None, "phase": fault.phase if fault else None}, path)
         return str(path)
@@ -506,8 +374,8 @@ def locate_non_finite(model: nn.Module, compute_loss: Callable[[nn.Module, Any],
     fault: ModuleFault | None = None
     sample: SampleFault | None = None
     n: int | None = None
-    input_bad = not _finite(_tensors(batch))
-    with _preserved(model) as handles, _forked_rng(model) as rewind:
+    input_bad = not finite(tensors(batch))
+    with preserved(model) as handles, forked_rng(model) as rewind:
         r: _Replay | None = None
         for backward_hooks in (True, False):  # full backward hooks refuse some in-place ops: retry without
             try:

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from mlguard_orchestration.training.evidence import DeadLayer
+
 DEAD = (nn.ReLU, nn.ReLU6)  # units that output exactly 0 below their threshold pass no gradient there
 SATURATING = (nn.Sigmoid, nn.Tanh)
 
@@ -121,4 +123,17 @@ def blamed_parameter(model: nn.Module, producer: str, mask: torch.Tensor | None)
     return f"{producer}.weight", facts
 
 
-__all__ = ["DEAD", "SATURATING", "Activation", "ActivationProbe", "blamed_parameter"]
+
+
+def dead_layers(model: nn.Module, acts: list[Activation], layers: dict[str, float]) -> list[DeadLayer]:
+    """The layers none of whose units fire, each with the module that fed it and the parameter to blame."""
+    out = []
+    for act in acts:
+        if act.key in layers and layers[act.key] >= 1.0:
+            param, facts = blamed_parameter(model, act.producer, act.mask) if act.producer else (None, {})
+            out.append(DeadLayer(layer=act.key, share=layers[act.key], producer=act.producer, parameter=param,
+                                 facts=facts))
+    return out
+
+
+__all__ = ["DEAD", "SATURATING", "Activation", "ActivationProbe", "blamed_parameter", "dead_layers"]

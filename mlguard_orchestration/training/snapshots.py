@@ -14,7 +14,7 @@ step that went non-finite — its weights are finite yet give Inf on the very ba
   batches, the failing one included, is finite is restored. Without `compute_loss`, or under torch.distributed
   (ranks see different batches and must agree without a collective on the stop path), finite weights are the test.
 
-The verification replays run under `locate._preserved` (modes, grads and buffers restored) and a forked RNG."""
+The verification replays run under `batches.preserved` (modes, grads and buffers restored) and a forked RNG."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from mlguard_orchestration.training.batches import forked_rng, preserved
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +125,8 @@ def restore_working(snaps: Snapshots, model: nn.Module, current: Snapshot,
 
 
 def _finite_on(model: nn.Module, compute_loss: Any, batches: Sequence[Any]) -> bool:
-    from mlguard_orchestration.training.locate import _forked_rng, _preserved
-
     try:
-        with _preserved(model), _forked_rng(model), torch.no_grad():
+        with preserved(model), forked_rng(model), torch.no_grad():
             for batch in batches:
                 loss = compute_loss(model, batch)
                 loss = loss if isinstance(loss, torch.Tensor) else torch.as_tensor(loss)
