@@ -113,6 +113,20 @@ def test_random_labels_fail_at_constant_steps_with_the_guard_s_own_level() -> No
     assert top.causes[0].code == "cause.label_misalignment"
 
 
+def test_a_model_held_at_the_prior_fails_at_plateau_steps_not_before() -> None:
+    """Predictions that barely vary (a model still at the class prior) get plateau_steps, not constant_steps: a slow
+    start may still leave the prior. Random labels never let it: a fail at step 300."""
+    x, _ = blobs()
+    y = torch.randint(0, 2, (len(x),), generator=torch.Generator().manual_seed(1))
+    model = mlp(4, 2)
+    nn.init.zeros_(model[4].weight)  # starts at the class prior: nothing left to learn from random labels
+    nn.init.zeros_(model[4].bias)
+    _, report = guarded(model, torch.optim.SGD(model.parameters(), 1e-3), loader((x, y), 320), cross_entropy)
+    top = report.findings[0]
+    assert top.code == "training.loss_plateau" and top.severity == "fail" and top.evidence["step"] == 300
+    assert top.causes[0].code == "cause.label_misalignment"
+
+
 def test_targets_without_predictions_give_no_level_and_no_verdict() -> None:
     x, _ = blobs()
     y = torch.randint(0, 2, (len(x),), generator=torch.Generator().manual_seed(1))
