@@ -9,7 +9,10 @@ recurrent and attention layers, a legitimately hard batch, noisy labels, a slow 
 loss of another scale (L1, summed), a frozen backbone, a schedule that ends at 0 with the run.
 
 Each FAULT names its first bad step (where the fault starts to exist), the finding code and the top cause the guard
-must report, and the latest step at which stopping still counts as "as early as the evidence allows"."""
+must report, and the latest step at which stopping still counts as "as early as the evidence allows".
+
+Size: over 400 lines on purpose — a table of 33 runs, each a short builder; one file, so that the test suite and
+the benchmark run exactly the same runs."""
 
 from __future__ import annotations
 
