@@ -83,7 +83,8 @@ docker-install-check: .venv
 	PYTHON=.ci-airflow/bin/python bash docker/install.sh ".[torch]"
 
 # Core and Prefect tests on the newest Prefect 3 (no Airflow: tests/airflow is not collected; nor tests/training,
-# whose Lightning/transformers tests live in the main venv).
+# whose Lightning/transformers tests live in the main venv; nor the default suite's property and real-data
+# corpora, tests/suite and tests/realdata, which test no Prefect code and run in `make test`).
 $(LATEST_STAMP): $(LATEST_LOCK) pyproject.toml | .venv
 	rm -rf $(LATEST)
 	$(UV) venv --quiet --python $(VPY) $(LATEST)
@@ -93,7 +94,8 @@ $(LATEST_STAMP): $(LATEST_LOCK) pyproject.toml | .venv
 
 test-prefect-latest: $(LATEST_STAMP)
 	$(LATEST)/bin/python -c 'import prefect, sys; print("prefect", prefect.__version__); sys.exit("airflow" in sys.modules)'
-	$(LATEST)/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/airflow --ignore=tests/training
+	$(LATEST)/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/airflow --ignore=tests/training \
+		--ignore=tests/suite --ignore=tests/realdata
 
 bench: .venv
 	$(VPY) benchmarks/data_guards.py

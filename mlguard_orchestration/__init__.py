@@ -25,10 +25,12 @@ from mlguard_orchestration.checks import (
     Pattern,
     PointInTime,
     Range,
+    ReferenceRange,
     RowCount,
     RowCountChange,
     Schema,
     TargetLeakage,
+    TimeDrift,
     TrainTestOverlap,
     Unique,
     UnseenCategories,
@@ -41,7 +43,8 @@ from mlguard_orchestration.profile import ColumnProfile, TableProfile, build_pro
 from mlguard_orchestration.report import Cause, Finding, Report
 from mlguard_orchestration.sources import Sql
 from mlguard_orchestration.spec import GuardSpec, load_spec
-from mlguard_orchestration.store import ProfileStore
+from mlguard_orchestration.store import ProfileStore, ReferencePolicy
+from mlguard_orchestration.suite import ColumnRule, SuiteOptions
 
 __version__ = "0.1.0"
 
@@ -51,6 +54,7 @@ __all__ = [
     "Champion",
     "Change",
     "ColumnProfile",
+    "ColumnRule",
     "Drift",
     "DuplicateRows",
     "Finding",
@@ -71,6 +75,8 @@ __all__ = [
     "PointInTime",
     "ProfileStore",
     "Range",
+    "ReferencePolicy",
+    "ReferenceRange",
     "Report",
     "RowCount",
     "RowCountChange",
@@ -78,8 +84,10 @@ __all__ = [
     "SourceError",
     "SpecError",
     "Sql",
+    "SuiteOptions",
     "TableProfile",
     "TargetLeakage",
+    "TimeDrift",
     "TrainTestOverlap",
     "Unique",
     "UnseenCategories",

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlguard_orchestration.checks import AnyCheck
 from mlguard_orchestration.guard import Guard
 from mlguard_orchestration.spec import load_spec
-from mlguard_orchestration.store import ProfileStore
+from mlguard_orchestration.store import ProfileStore, ReferencePolicy
+from mlguard_orchestration.suite import SuiteOptions
 
 
 class GuardSettings(BaseModel):
@@ -29,6 +30,8 @@ class GuardSettings(BaseModel):
     spec: str | None = None
     checks: list[AnyCheck] = Field(default_factory=list)
     default_suite: bool | list[str] = False
+    suite: SuiteOptions | None = None
+    reference_policy: ReferencePolicy | None = None
     label_column: str | None = None
     reference: str | dict[str, str] | None = None
     store: str | None = None
@@ -46,6 +49,10 @@ class GuardSettings(BaseModel):
         else:
             guard = Guard(self.name or default_name, self.checks)
         guard.default_suite = guard.default_suite or self.default_suite
+        if self.suite is not None:
+            guard.suite = self.suite
+        if self.reference_policy is not None:
+            guard.reference_policy = self.reference_policy
         guard.label = self.label_column or guard.label
         guard.sample_values = guard.sample_values or self.sample_values
         if self.reference:

@@ -130,6 +130,13 @@ class Report(BaseModel):
     fingerprint: Fingerprint | None = None
     changes: list[Change] = Field(default_factory=list)
 
+    @field_validator("findings")
+    @classmethod
+    def _ranked(cls, findings: list[Finding]) -> list[Finding]:
+        """Most likely fault first: fails before warns, then findings whose top cause is surest (a unit change
+        named at 95 % ranks above drift nobody can explain); ties keep the order the checks reported."""
+        return sorted(findings, key=finding_rank)
+
     @staticmethod
     def status_of(findings: list[Finding]) -> Status:
         worst = max((f.severity for f in findings), key=lambda s: _RANK[s], default="pass")
@@ -142,8 +149,7 @@ class Report(BaseModel):
 
     @property
     def top_finding(self) -> Finding | None:
-        ranked = sorted(self.findings, key=lambda f: (-_RANK[f.severity], -(f.causes[0].confidence if f.causes else 0)))
-        return ranked[0] if ranked else None
+        return self.findings[0] if self.findings else None
 
     @property
     def top_cause(self) -> Cause | None:
@@ -183,8 +189,7 @@ class Report(BaseModel):
     def compact(self, max_bytes: int = COMPACT_MAX_BYTES) -> dict[str, Any]:
         """A JSON-ready dict no larger than `max_bytes` when serialised; trimmed findings are noted."""
         data = self.model_dump(mode="json")
-        ranked = sorted(data["findings"], key=lambda f: -_RANK[f["severity"]])
-        data["findings"] = ranked
+        ranked = data["findings"]  # already most likely first (see `_ranked`)
 
         def size(obj: Any = None) -> int:
             # json.dumps' defaults (", " separators, ASCII escapes) are the larger of the usual encodings
@@ -233,6 +238,11 @@ class Report(BaseModel):
 
     def to_json(self, compact: bool = True) -> str:
         return json.dumps(self.compact() if compact else self.model_dump(mode="json"), indent=2)
+
+
+def finding_rank(f: Finding) -> tuple[int, float]:
+    """Sort key: worst severity first, then the surest top cause."""
+    return (-_RANK[f.severity], -(f.causes[0].confidence if f.causes else 0.0))
 
 
 def _clip(obj: Any, max_chars: int, max_items: int) -> Any:

@@ -14,6 +14,7 @@ PUBLIC = {
     "Schema", "SourceError", "SpecError", "Sql", "TableProfile", "TargetLeakage", "TrainTestOverlap", "Unique",
     "UnseenCategories", "build_profile", "explain", "load_spec", "__version__",
     "Champion", "Change", "Fingerprint", "GateSpec", "evaluate_gate", "register_champion",
+    "ColumnRule", "ReferencePolicy", "ReferenceRange", "SuiteOptions", "TimeDrift",
 }
 
 

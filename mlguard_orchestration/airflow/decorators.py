@@ -28,10 +28,12 @@ class _GuardedPythonOperator(DecoratedOperator, PythonOperator):
     def __init__(self, *, python_callable: Callable[..., Any], op_args: Any, op_kwargs: Any,
                  spec: str | None = None, checks: Sequence[Any] = (), default_suite: bool | Sequence[str] = False,
                  label_column: str | None = None, reference: Any = None, store: str | None = None,
-                 table: str = "data", **kwargs: Any) -> None:
+                 table: str = "data", suite: Any = None, reference_policy: str | None = None,
+                 **kwargs: Any) -> None:
         # validated now: a typo in a check fails the DAG at parse time
         self._settings = GuardSettings(spec=spec, checks=list(checks), default_suite=default_suite,
-                                       label_column=label_column, reference=reference, store=store)
+                                       label_column=label_column, reference=reference, store=store, suite=suite,
+                                       reference_policy=reference_policy)
         self.spec, self.store, self.reference, self.table = spec, store, reference, table
         super().__init__(kwargs_to_upstream={"python_callable": python_callable, "op_args": op_args,
                                              "op_kwargs": op_kwargs},

@@ -49,6 +49,9 @@ class DataGuardOperator(BaseOperator):
     :param checks: check objects or dicts (`{"kind": "null_rate", …}`).
     :param default_suite: derive checks from the reference of every table (True) or of the named ones.
     :param label_column: the label column, so the default suite also watches its distribution.
+    :param suite: what the default suite should know (`SuiteOptions` or its dict: `exclude`, `partition_by`,
+        per-column `columns` rules).
+    :param reference_policy: `last_good` (default), `rolling[:N]` or `pinned`.
     :param store: where references live (local path or fsspec URL; default `default_store()`); each table's
         profile is promoted only when the guard passes.
     """
@@ -60,7 +63,8 @@ class DataGuardOperator(BaseOperator):
                  checks: Sequence[AnyCheck | Mapping[str, Any]] = (), guard_name: str | None = None,
                  default_suite: bool | Sequence[str] = False, label_column: str | None = None,
                  reference: str | Mapping[str, str] | None = None, store: str | None = None,
-                 sample_values: bool = False, **kwargs: Any) -> None:
+                 sample_values: bool = False, suite: Mapping[str, Any] | None = None,
+                 reference_policy: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.tables = tables if isinstance(tables, Mapping) else {"data": tables}
         self.spec = spec
@@ -71,6 +75,9 @@ class DataGuardOperator(BaseOperator):
         self.reference = reference
         self.store = store
         self.sample_values = sample_values
+        self.suite = suite
+        self.reference_policy = reference_policy
+        GuardSettings(suite=suite, reference_policy=reference_policy)  # validated at parse time
 
     def build_guard(self) -> Guard:
         """The Guard, built the way every adapter builds one (`GuardSettings`); named after the task unless
@@ -79,7 +86,8 @@ class DataGuardOperator(BaseOperator):
             name=self.guard_name or None, spec=self.spec, checks=self.checks, label_column=self.label_column,
             default_suite=self.default_suite if isinstance(self.default_suite, bool) else list(self.default_suite),
             reference=dict(self.reference) if isinstance(self.reference, Mapping) else self.reference,
-            store=self.store, sample_values=self.sample_values)
+            store=self.store, sample_values=self.sample_values, suite=self.suite,
+            reference_policy=self.reference_policy)
         return settings.build(self.task_id, default_store())
 
     def execute(self, context: Any) -> dict[str, Any]:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlguard_orchestration.errors import SpecError
-from mlguard_orchestration.profile import ProfilePlan, TableProfile
+from mlguard_orchestration.profile import ColumnProfile, ProfilePlan, Role, TableProfile, kind_family
 from mlguard_orchestration.report import Cause, Finding, Severity
 from mlguard_orchestration.sources import Engine, Subquery, Table
 
@@ -32,6 +32,21 @@ class RunOptions:
     redact: bool = False  # with sample_values: replace each value by a short hash
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What the reference checks judge when no columns are named: every column the reference profiled, minus
+    `exclude` and the partition columns (declared in `partition_by`, or detected: one value in the reference,
+    one other value in the batch). A partition column changes by design between runs; it is never drift."""
+
+    exclude: frozenset[str] = frozenset()
+    partition_by: frozenset[str] = frozenset()
+    roles: tuple[tuple[str, Role], ...] = ()  # the user's role overrides, as (column, role) pairs
+
+    @property
+    def role_overrides(self) -> dict[str, Role]:
+        return dict(self.roles)
+
+
 @dataclass
 class TableContext:
     """One table as a check sees it: its schema, this batch's profile (after the scan) and the reference."""
@@ -42,6 +57,31 @@ class TableContext:
     options: RunOptions
     profile: TableProfile | None = None
     plan: ProfilePlan | None = None  # how this table is scanned (set before checks declare their metrics)
+    scope: Scope = Scope()
+
+    def partitions(self) -> list[str]:
+        """Partition columns of this batch: declared ones, and those constant in both the reference and the
+        batch with different values (month=1 then month=2)."""
+        declared = [c for c in self.table.columns if c in self.scope.partition_by]
+        if self.reference is None or self.profile is None:
+            return declared
+        detected = [n for n, col in self.profile.columns.items()
+                    if (ref := self.reference.columns.get(n)) is not None and n not in declared
+                    and col.constant_value is not None and ref.constant_value is not None
+                    and col.constant_value != ref.constant_value]
+        return declared + detected
+
+    def auto_columns(self, roles: tuple[str, ...]) -> list[tuple[ColumnProfile, ColumnProfile]]:
+        """(batch, reference) profiles of the columns a reference check judges when it names none: the
+        reference's columns in `roles`, not unique (keys are Unique's), not excluded, not partitions, present
+        in the batch with a comparable type (a changed type is the schema check's finding)."""
+        ref = self.reference
+        if ref is None or self.profile is None:
+            return []
+        skip = set(self.scope.exclude) | set(self.partitions())
+        return [(self.profile.columns[n], c) for n, c in ref.columns.items()
+                if c.role in roles and not c.unique and n not in skip and n in self.profile.columns
+                and kind_family(self.profile.columns[n].kind) == kind_family(c.kind)]
 
     def require_reference(self, check: str) -> TableProfile:
         if self.reference is None:
@@ -133,6 +173,53 @@ def cause(code: str, summary: str, confidence: float, evidence: dict[str, Any] |
     entry = CATALOGUE[code]
     return Cause(code=code, summary=summary, confidence=round(min(max(confidence, 0.0), 1.0), 3),
                  evidence=evidence or {}, next_check=entry.next_check, fix=entry.fix)
+
+
+class ReferenceCheck(ScanCheck):
+    """Base of the checks that compare a batch with its reference profile: over the named `columns`, or
+    (none named) over the context's automatic scope, which leaves out excluded and partition columns."""
+
+    columns_: list[str] | None = Field(None, alias="columns")
+    unexplained: Severity = Field("fail", description="Severity of a finding that no confident cause explains. "
+                                                      "The default suite uses 'warn': real data moves for "
+                                                      "reasons no profile shows, while a named fault (a unit "
+                                                      "change, a dropped category) is decisive and fails.")
+    needs_reference: ClassVar[bool] = True
+    model_config = ConfigDict(**ScanCheck.model_config, populate_by_name=True)
+
+    @field_validator("columns_", mode="before")
+    @classmethod
+    def _as_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    def columns(self) -> list[str]:
+        return list(self.columns_ or [])
+
+    def label(self) -> str:
+        return f"{self.kind}({', '.join(self.columns_)})" if self.columns_ else self.kind
+
+    def _pairs(self, ctx: TableContext, roles: tuple[str, ...]) -> list[tuple[ColumnProfile, ColumnProfile]]:
+        """(batch, reference) profiles of the columns this check covers."""
+        ref = ctx.require_reference(self.label())
+        if not self.columns_:
+            return ctx.auto_columns(roles)
+        assert ctx.profile is not None
+        return [(ctx.profile.columns[n], ref.columns[n]) for n in self.columns_
+                if n in ctx.profile.columns and n in ref.columns and ref.columns[n].role in roles]
+
+    def _severity(self, value: float, warn: float, fail: float) -> Severity | None:
+        level: Severity | None = "fail" if value >= fail else "warn" if value >= warn else None
+        return "warn" if level and self.severity == "warn" else level
+
+    def _judged(self, level: Severity | None, causes: list[Cause]) -> Severity | None:
+        """The finding's severity given its causes: with `unexplained='warn'`, a confident cause makes any
+        finding a fail and its absence makes it a warning; with 'fail', the thresholds alone decide."""
+        if level is None or self.severity == "warn" or self.unexplained == "fail":
+            return level
+        return "fail" if max((c.confidence for c in causes), default=0.0) >= CONFIDENT else "warn"
+
+
+CONFIDENT = 0.7  # a cause this sure explains a finding
 
 
 def rate(part: float, whole: float) -> float:

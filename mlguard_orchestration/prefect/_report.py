@@ -82,7 +82,7 @@ def artifact_key(guard: str) -> str:
 def findings_table(report: Report) -> list[dict[str, Any]]:
     """One row per finding, worst first, with its most likely cause: the table artifact."""
     rows = []
-    for f in sorted(report.findings, key=lambda f: f.severity != "fail"):
+    for f in report.findings:
         cause = f.causes[0] if f.causes else None
         rows.append({"severity": f.severity, "code": f.code, "table": f.table or "", "columns": ", ".join(f.columns),
                      "message": f.message, "likely_cause": cause.summary if cause else "",

@@ -91,13 +91,15 @@ def _wrap(fn: F, call: Callable[[Callable[..., Any], tuple[Any, ...], dict[str, 
 
 def _settings(spec: str | None, checks: Sequence[Any], name: str | None, default_suite: bool | Sequence[str],
               label_column: str | None, reference: str | Mapping[str, str] | None, store: str | None,
-              sample_values: bool) -> GuardSettings:
+              sample_values: bool, suite: Mapping[str, Any] | None = None,
+              reference_policy: str | None = None) -> GuardSettings:
     try:  # validated when the decorator is applied: a typo fails at import, not in the middle of a run
         return GuardSettings(name=name, spec=None if spec is None else str(spec), checks=list(checks),
                              default_suite=default_suite if isinstance(default_suite, bool) else list(default_suite),
                              label_column=label_column,
                              reference=dict(reference) if isinstance(reference, Mapping) else reference,
-                             store=store, sample_values=sample_values)
+                             store=store, sample_values=sample_values, suite=suite,
+                             reference_policy=reference_policy)
     except ValueError as exc:
         raise SpecError(f"invalid mlguard guard settings: {exc}") from None
 
@@ -105,11 +107,13 @@ def _settings(spec: str | None, checks: Sequence[Any], name: str | None, default
 def guard_output(*, checks: Sequence[Any] = (), spec: str | None = None, name: str | None = None,
                  default_suite: bool | Sequence[str] = False, label_column: str | None = None,
                  reference: str | Mapping[str, str] | None = None, store: str | None = None,
-                 table: str = "data", sample_values: bool = False) -> Callable[[F], F]:
+                 table: str = "data", sample_values: bool = False, suite: Mapping[str, Any] | None = None,
+                 reference_policy: str | None = None) -> Callable[[F], F]:
     """Guard what the task returns — a DataFrame, Arrow table, path/URI, `mg.Sql`, or `{table: source}` — before
     any downstream task sees it. A single value is the table named `table`. The guard is named after the task
     unless `name` says otherwise; its references live in `store` (default `default_store()`)."""
-    settings = _settings(spec, checks, name, default_suite, label_column, reference, store, sample_values)
+    settings = _settings(spec, checks, name, default_suite, label_column, reference, store, sample_values, suite,
+                         reference_policy)
 
     def decorate(fn: F) -> F:
         def call(run: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -124,12 +128,14 @@ def guard_output(*, checks: Sequence[Any] = (), spec: str | None = None, name: s
 def guard_inputs(*params: str, checks: Sequence[Any] = (), spec: str | None = None, name: str | None = None,
                  default_suite: bool | Sequence[str] = False, label_column: str | None = None,
                  reference: str | Mapping[str, str] | None = None, store: str | None = None,
-                 sample_values: bool = False) -> Callable[[F], F]:
+                 sample_values: bool = False, suite: Mapping[str, Any] | None = None,
+                 reference_policy: str | None = None) -> Callable[[F], F]:
     """Guard the named parameters before the task body runs (each parameter is the table of that name); a bad
     input fails the task before it spends anything."""
     if not params:
         raise SpecError("guard_inputs needs the names of the parameters to guard, e.g. guard_inputs('features').")
-    settings = _settings(spec, checks, name, default_suite, label_column, reference, store, sample_values)
+    settings = _settings(spec, checks, name, default_suite, label_column, reference, store, sample_values, suite,
+                         reference_policy)
 
     def decorate(fn: F) -> F:
         signature = inspect.signature(fn)
