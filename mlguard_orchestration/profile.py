@@ -80,6 +80,12 @@ class ProfilePlan(BaseModel):
     def sampled(self) -> str:
         return ident(self.sample_column)
 
+    @property
+    def vector_sample(self) -> str:
+        """A `USING SAMPLE` clause taking about `sample_fraction` of the rows in whole vectors (system
+        sampling: skipped vectors are not read), or nothing when every row is kept."""
+        return "" if self.sample_fraction >= 1 else f" USING SAMPLE {self.sample_fraction * 100:.6f}% (system)"
+
 
 class Bins(BaseModel):
     """Counts of a column's sampled values on fixed edges: bin i holds (edges[i-1], edges[i]], the last bin
@@ -391,9 +397,9 @@ def profile_metrics(table: Table, plan: ProfilePlan) -> dict[str, str | Subquery
             m[k + "quantiles"] = f"quantile_cont({e}, {levels}) FILTER (WHERE {sample})"
             if name in plan.text_time:
                 m[k + "count"] = f"count({ts})"  # text that does not parse counts as missing time
-            if col.kind != "date":
-                m[k + "hours"] = (f"histogram(hour({ts}), {literal_list(HOUR_EDGES)}) "
-                                  f"FILTER (WHERE {sample} AND {ts} IS NOT NULL)")
+            if col.kind != "date":  # on its own sample of whole vectors: far cheaper than a filtered aggregate
+                m[k + "hours"] = Subquery(f"SELECT histogram(hour({ts}), {literal_list(HOUR_EDGES)}) "
+                                          f"FROM {{table}}{plan.vector_sample}")
         if role == "text":
             m[k + "min_length"] = f"min(length({q}))"
             m[k + "max_length"] = f"max(length({q}))"

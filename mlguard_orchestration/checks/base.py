@@ -83,6 +83,10 @@ class TableContext:
                 if c.role in roles and not c.unique and n not in skip and n in self.profile.columns
                 and kind_family(self.profile.columns[n].kind) == kind_family(c.kind)]
 
+    def count(self, condition: str) -> int:
+        """Rows where `condition` (SQL) holds: a follow-up probe for a check that already knows it fires."""
+        return int(self.engine.sql(f"SELECT count_if({condition}) FROM {self.table.ref}", table=self.table)[0][0] or 0)
+
     def require_reference(self, check: str) -> TableProfile:
         if self.reference is None:
             raise SpecError(

@@ -216,27 +216,20 @@ class ReferenceRange(ReferenceCheck):
             out.append((name, max(low, 0.0) if col.min >= 0 else low, col.max + self.margin * span))
         return out
 
-    def _key(self, name: str) -> str:
-        return f"reference_range:{self.margin}:{name}"
-
-    def metrics(self, ctx: TableContext) -> dict[str, str | Subquery]:
-        out: dict[str, str | Subquery] = {}
-        for name, low, high in self._targets(ctx):
-            x = ctx.plan.value(name) if ctx.plan is not None else f"{ident(name)}::DOUBLE"
-            out[self._key(name)] = f"count_if({x} < {literal(low)} OR {x} > {literal(high)})"
-        return out
-
     def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+        """The batch's exact min and max say whether anything lies outside; only then are the values outside
+        counted (one probe), so a passing range costs nothing in the scan."""
         from mlguard_orchestration.diagnose.drift import distribution_causes
 
         assert ctx.profile is not None and ctx.reference is not None
         partitions = set(ctx.partitions()) if not self.columns_ else set()
         out = []
         for name, low, high in self._targets(ctx):
-            if name in partitions or self._key(name) not in values:
-                continue
             col, ref = ctx.profile.columns[name], ctx.reference.columns[name]
-            outside = int(values[self._key(name)] or 0)
+            if name in partitions or col.min is None or col.max is None or (low <= col.min and col.max <= high):
+                continue
+            x = f"{ident(name)}::DOUBLE"
+            outside = ctx.count(f"isfinite({x}) AND ({x} < {literal(low)} OR {x} > {literal(high)})")
             share = rate(outside, col.non_null - col.nan - col.inf)
             if outside < self.min_outside or share <= self.max_fraction_outside:
                 continue

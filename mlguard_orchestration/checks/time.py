@@ -64,23 +64,16 @@ class TimeDrift(ReferenceCheck):
             out.append((name, col.min + shift - slack, col.max + shift + slack))
         return out
 
-    def _key(self, name: str) -> str:
-        return f"time_drift:{self.window}:{name}"
-
-    def metrics(self, ctx: TableContext) -> dict[str, Any]:
-        assert ctx.plan is not None
-        out = {}
-        for name, low, high in self._targets(ctx):
-            e = f"epoch({ctx.plan.timestamp(ctx.table, name)})"
-            out[self._key(name)] = f"count_if({e} < {literal(low)} OR {e} > {literal(high)})"
-        return out
-
     def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
         assert ctx.profile is not None and ctx.reference is not None
         out: list[Finding] = []
         for name, low, high in self._targets(ctx):
             batch, ref = ctx.profile.columns[name], ctx.reference.columns[name]
-            outside = int(values.get(self._key(name)) or 0)
+            outside = 0  # counted (one probe) only when the batch's exact range leaves the window
+            if batch.min is not None and batch.max is not None and (batch.min < low or batch.max > high):
+                assert ctx.plan is not None
+                e = f"epoch({ctx.plan.timestamp(ctx.table, name)})"
+                outside = ctx.count(f"{e} < {literal(low)} OR {e} > {literal(high)}")
             share = rate(outside, batch.non_null)
             misread = _epoch_misread(batch, ref)
             if misread is not None or (outside >= 3 and share > self.max_fraction_outside):
