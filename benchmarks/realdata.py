@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.realdata.corpus import DATASETS, evaluate  # noqa: E402
+from tests.realdata.corpus import DATASETS, evaluate
 
 
 def _property(examples: int, rows: int) -> dict[str, int]:

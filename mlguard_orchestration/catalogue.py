@@ -49,6 +49,11 @@ _ENTRIES: list[Entry] = [
        "parse. Retrying will not help: the guard's configuration must change.",
        "Read the error message: it names the check, the field and the closest valid name.",
        "Fix the spec (or the reference it was built from)."),
+    _f("guard.internal_error", "The guard failed unexpectedly",
+       "Something went wrong inside mlguard itself: neither your data nor your spec is known to be at fault. "
+       "The run is reported as an error (not as failed data) so the pipeline is not misled.",
+       "Read the error message for the exception; re-run with the same data to see whether it repeats.",
+       "Report it to the mlguard-orchestration maintainers with the message; pin the previous version meanwhile."),
     # -- schema -------------------------------------------------------------------------------------------
     _f("schema.missing_column", "A required column is missing",
        "A column the checks (or the reference profile) expect is not in the data. Models and joins downstream "

@@ -53,7 +53,7 @@ def profile(
     except MlguardError as exc:
         errors.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from None
-    prof.save(output)
+    _write(output, prof.model_dump_json(indent=1), "-o/--output")
     console.print(f"profiled {prof.rows:,} rows × {len(prof.columns)} columns → {output}")
 
 
@@ -173,9 +173,18 @@ def explain(
                   f"[bold]Next check:[/bold] {e.next_check}\n[bold]Fix:[/bold] {e.fix}")
 
 
+def _write(path: Path, text: str, option: str) -> None:
+    """Write an output file; a path that cannot be written is the guard's own error (exit 2), never exit 1."""
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        errors.print(f"[red]error:[/red] cannot write {option} {str(path)!r}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+
+
 def _finish(report: Report, as_json: bool, report_file: Path | None = None) -> None:
     if report_file is not None:
-        report_file.write_text(json.dumps(report.compact(), indent=2))
+        _write(report_file, json.dumps(report.compact(), indent=2), "--report")
     if as_json:
         sys.stdout.write(json.dumps(report.compact(), indent=2) + "\n")
     else:

@@ -67,6 +67,8 @@ class Guard:
         packages: Sequence[str] = (),
         code_path: str | os.PathLike[str] | None = None,
     ) -> None:
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise SpecError(f"threads must be a whole number of at least 1 (or None for all cores), got {threads!r}.")
         self.name = name
         self.checks = list(checks)
         self.default_suite = default_suite
@@ -112,6 +114,7 @@ class Guard:
         try:
             with Engine(threads=self.threads) as engine:
                 sources = dict(data) if isinstance(data, dict) else {"data": data}
+                _check_table_names(sources)
                 contexts = {name: TableContext(engine, engine.add(name, obj), self._reference(name), options,
                                                scope=scope)
                             for name, obj in sources.items()}
@@ -152,6 +155,8 @@ class Guard:
                 inputs = {n: _input(c) for n, c in contexts.items()}
         except MlguardError as exc:
             error = GuardErrorInfo.of(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug of the guard's own: still a report, never a crash
+            error = GuardErrorInfo.internal(exc)
         if error is None and checks_run == 0:
             notes.append("no check ran: give checks, or a reference with default_suite=True")
         report = Report(
@@ -262,6 +267,13 @@ class Guard:
                     continue  # already reported for the check that needed it
                 findings.append(f)
         return findings
+
+
+def _check_table_names(sources: Mapping[Any, Any]) -> None:
+    bad = [n for n in sources if not isinstance(n, str) or not n.strip()]
+    if bad:
+        raise SpecError(f"table names must be non-empty strings, got {bad[:5]!r}; name each table, e.g. "
+                        "{'features': df}.")
 
 
 def _input(ctx: TableContext) -> InputProfile:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mlguard_orchestration._sql import ident, literal_list
 from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Engine, Subquery, Table
@@ -91,6 +91,8 @@ class Bins(BaseModel):
     """Counts of a column's sampled values on fixed edges: bin i holds (edges[i-1], edges[i]], the last bin
     everything above the last edge. Shares computed from counts are exact for ties, unlike quantile levels."""
 
+    model_config = ConfigDict(allow_inf_nan=False)
+
     edges: list[float]
     counts: list[int]
 
@@ -100,7 +102,10 @@ class Bins(BaseModel):
 
 
 class ColumnProfile(BaseModel):
-    """Per-column summary. Temporal min/max/quantiles are in epoch seconds."""
+    """Per-column summary. Temporal min/max/quantiles are in epoch seconds. Every number is finite: a profile
+    edited by hand to hold NaN is refused on load, never written into SQL."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     name: str
     sql_type: str
@@ -159,7 +164,19 @@ class TableProfile(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     logical_date: datetime | None = Field(None, description="The run's logical date (time checks move with it).")
     duplicate_rows: int | None = Field(None, description="Rows that exactly copy another row (key-less tables).")
-    runs: int = Field(1, description="How many batches this profile summarises (a rolling reference merges runs).")
+    runs: int = Field(1, ge=1, description="How many batches this profile summarises (a rolling reference merges runs).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _readable_version(cls, data: Any) -> Any:
+        from mlguard_orchestration.errors import SpecError
+
+        version = data.get("version") if isinstance(data, dict) else None
+        if isinstance(version, int) and version > PROFILE_VERSION:
+            # not a ValueError: pydantic passes it through, and retrying will not make the file readable
+            raise SpecError(f"the profile is version {version}, written by a newer mlguard-orchestration; this one "
+                            f"reads up to version {PROFILE_VERSION}. Upgrade the package (or re-profile the data).")
+        return data
 
     @property
     def rows_per_run(self) -> float:
@@ -191,11 +208,17 @@ class TableProfile(BaseModel):
         from mlguard_orchestration.errors import SourceError
 
         try:
-            return cls.model_validate_json(Path(path).read_text())
+            return cls.model_validate_json(Path(path).read_bytes())
         except FileNotFoundError:
             raise SourceError(f"reference profile {str(path)!r} does not exist; build one with `mlguard profile`.") from None
+        except IsADirectoryError:
+            raise SourceError(f"reference profile {str(path)!r} is a directory; give the profile's .json file.") from None
+        except OSError as exc:
+            raise SourceError(f"reference profile {str(path)!r} cannot be read: {exc.strerror or exc}") from None
         except ValueError as exc:
-            raise SourceError(f"reference profile {str(path)!r} is not a valid profile: {str(exc).splitlines()[0]}") from None
+            lines = str(exc).splitlines()
+            detail = " ".join(line.strip() for line in lines[:3])[:400]
+            raise SourceError(f"reference profile {str(path)!r} is not a valid profile: {detail}") from None
 
 
 # -- deciding how to summarise each column -----------------------------------------------------------------

@@ -83,6 +83,14 @@ class GuardErrorInfo(BaseModel):
     _check_code = field_validator("code")(classmethod(lambda cls, v: _known(v, "finding")))
 
     @classmethod
+    def internal(cls, exc: BaseException) -> GuardErrorInfo:
+        """An exception the guard did not expect: a bug of mlguard's, reported as such (never as bad data)."""
+        text = str(exc).strip().splitlines()
+        return cls(code="guard.internal_error", type=type(exc).__name__, retryable=False,
+                   message=f"the guard failed unexpectedly ({type(exc).__name__}: {text[0][:300] if text else ''}); "
+                           "this is a bug in mlguard-orchestration, not in your data — please report it")
+
+    @classmethod
     def of(cls, exc: Exception) -> GuardErrorInfo:
         from mlguard_orchestration.errors import SourceError
 

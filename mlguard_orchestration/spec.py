@@ -67,24 +67,24 @@ class GuardSpec(BaseModel):
     sample_values: bool = False
 
 
+MAX_SPEC_BYTES = 1_000_000  # a guard spec is a page of YAML, not a data file
+MAX_SPEC_DEPTH = 32  # mappings and lists nested deeper than any spec needs
+
+
 def load_spec(spec: str | os.PathLike[str] | Mapping[str, Any]) -> GuardSpec:
-    """Parse a spec file path or a dict; errors name the entry and field at fault."""
+    """Parse a spec file path or a dict; errors name the entry and field at fault. Whatever the file holds
+    — a directory, bytes that are not UTF-8, a megabyte of YAML, nesting thousands deep — the answer is a
+    SpecError saying what is wrong, never a traceback."""
     where = "spec"
     if isinstance(spec, Mapping):
         raw: Any = dict(spec)
     else:
         path = Path(spec)
         where = str(path)
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            raise SpecError(f"spec file {where!r} does not exist.") from None
-        try:
-            raw = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
-        except (ValueError, yaml.YAMLError) as exc:
-            raise SpecError(f"spec file {where!r} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+        raw = _parse(path, _read(path))
         if isinstance(raw, list):
             raw = {"checks": raw}
+    _check_depth(raw, where)
     if not isinstance(raw, dict):
         raise SpecError(f"{where} must be a mapping with a 'checks' list, got {type(raw).__name__}.")
     for i, entry in enumerate(raw.get("checks") or []):
@@ -99,15 +99,65 @@ def load_spec(spec: str | os.PathLike[str] | Mapping[str, Any]) -> GuardSpec:
         raise SpecError(f"{where} is not a valid guard spec:\n{_explain(exc)}") from None
 
 
+def _read(path: Path) -> str:
+    where = str(path)
+    try:
+        if not path.exists():
+            raise SpecError(f"spec file {where!r} does not exist.")
+        if not path.is_file():
+            raise SpecError(f"spec file {where!r} is not a regular file (a directory, pipe or device); give the "
+                            "path of a .yaml or .json file.")
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            raise SpecError(f"spec file {where!r} is {path.stat().st_size:,} bytes; a guard spec is at most "
+                            f"{MAX_SPEC_BYTES:,}. Is it the right file?")
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"spec file {where!r} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as "
+                        "UTF-8.") from None
+    except OSError as exc:
+        raise SpecError(f"spec file {where!r} cannot be read: {exc.strerror or exc}.") from None
+
+
+def _parse(path: Path, text: str) -> Any:
+    fmt = "JSON" if path.suffix.lower() == ".json" else "YAML"
+    try:
+        return json.loads(text) if fmt == "JSON" else load_yaml(text)
+    except RecursionError:
+        raise SpecError(f"spec file {str(path)!r} nests deeper than any spec can ({MAX_SPEC_DEPTH} levels "
+                        "allowed).") from None
+    except (ValueError, yaml.YAMLError) as exc:
+        first = str(exc).strip().splitlines()
+        raise SpecError(f"spec file {str(path)!r} is not valid {fmt}: {' '.join(first[:4])[:500]}") from None
+
+
+def _check_depth(raw: Any, where: str) -> None:
+    """Refuse nesting deeper than MAX_SPEC_DEPTH, walking iteratively (no recursion to exhaust)."""
+    stack = [(raw, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_SPEC_DEPTH:
+            raise SpecError(f"{where} nests deeper than any spec can ({MAX_SPEC_DEPTH} levels allowed).")
+        if isinstance(value, dict):
+            stack += [(v, depth + 1) for v in value.values()]
+        elif isinstance(value, list):
+            stack += [(v, depth + 1) for v in value]
+
+
 def _explain(exc: ValidationError) -> str:
+    """One line per error: where (checks[2].max), what pydantic says, the value given, and for an unknown
+    field the closest one the entry has."""
+    from mlguard_orchestration.checks.base import explain_error
+
     lines = []
     for err in exc.errors()[:10]:
-        loc, prev = "", None
+        loc, prev, model = "", None, GuardSpec
         for p in err["loc"]:
             if isinstance(p, int):
                 loc += f"[{p}]"  # checks[2].max, as the kind errors above name entries
-            elif not (isinstance(prev, int) and p in KINDS):  # skip the union's tag after an entry's index
+            elif isinstance(prev, int) and p in KINDS:  # the union's tag after an entry's index: its class
+                model = next(c for c in ALL_CHECKS if c.model_fields["kind"].default == p)
+            else:
                 loc += f".{p}" if loc else str(p)
             prev = p
-        lines.append(f"  - {loc}: {err['msg']}")
+        lines.append(f"  - {loc}: {explain_error(err, model)}")
     return "\n".join(lines)

@@ -230,7 +230,7 @@ class ProfileStore:
         try:
             with self.fs.open(path, "rb") as fh:
                 raw = fh.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # nothing stored there (yet)
             return None
         except OSError as exc:
             raise SourceError(f"cannot read {what[0]} {path!r} from {self.root!r}: {exc}") from exc

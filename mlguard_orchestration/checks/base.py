@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mlguard_orchestration.errors import SpecError
+from mlguard_orchestration.errors import SpecError, did_you_mean
 from mlguard_orchestration.profile import ColumnProfile, ProfilePlan, Role, TableProfile, kind_family
 from mlguard_orchestration.report import Cause, Finding, Severity
 from mlguard_orchestration.sources import Engine, Subquery, Table
@@ -108,13 +108,26 @@ class RunContext:
         try:
             return self.tables[name]
         except KeyError:
-            from mlguard_orchestration.errors import did_you_mean
 
             hint = did_you_mean(name, self.tables)
             raise SpecError(
                 f"check {check} reads table {name!r}, but the guard was given tables {sorted(self.tables)}."
                 + (f" Did you mean {hint!r}?" if hint else "")
             ) from None
+
+
+def explain_error(err: Any, model: type[BaseModel]) -> str:
+    """A pydantic error in words: the message, the value given, and for an unknown field the closest field
+    `model` has."""
+    field = err["loc"][-1] if err.get("loc") else None
+    if err.get("type") == "extra_forbidden" and isinstance(field, str):
+        known = [f.alias or n for n, f in model.model_fields.items()]
+        hint = did_you_mean(field, known)
+        return (f"unknown field {field!r}" + (f"; did you mean {hint!r}?" if hint else "")
+                + f" Known fields: {', '.join(known)}.")
+    given = err.get("input")
+    shown = repr(given)[:80] if given is not None and not isinstance(given, dict) else None
+    return err["msg"] + (f" (got {shown})" if shown else "")
 
 
 class Check(BaseModel):
@@ -224,6 +237,13 @@ class ReferenceCheck(ScanCheck):
 
 
 CONFIDENT = 0.7  # a cause this sure explains a finding
+
+
+def ordered(low: tuple[str, float | None], high: tuple[str, float | None]) -> None:
+    """ValueError unless low ≤ high (each given as (field name, value)); None means unbounded."""
+    (lo_name, lo), (hi_name, hi) = low, high
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"{lo_name} ({lo}) is above {hi_name} ({hi}): {lo_name} must not exceed {hi_name}")
 
 
 def rate(part: float, whole: float) -> float:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from mlguard_orchestration.checks.base import ReferenceCheck, ScanCheck, TableContext, cause, rate
+from mlguard_orchestration.checks.base import ReferenceCheck, ScanCheck, TableContext, cause, ordered, rate
 from mlguard_orchestration.diagnose.drift import category_causes, distribution_causes
 from mlguard_orchestration.distances import js_distance, psi
 from mlguard_orchestration.profile import QUANTILE_LEVELS, ColumnProfile
@@ -37,6 +37,12 @@ class Drift(ReferenceCheck):
     js_warn: float = Field(0.1, gt=0, le=1)
     js_fail: float = Field(0.2, gt=0, le=1)
     min_rows: int = Field(100, ge=1, description="Batches with fewer non-null values are not judged.")
+
+    @model_validator(mode="after")
+    def _warn_below_fail(self) -> Drift:
+        ordered(("psi_warn", self.psi_warn), ("psi_fail", self.psi_fail))
+        ordered(("js_warn", self.js_warn), ("js_fail", self.js_fail))
+        return self
 
     def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
         out: list[Finding] = []
@@ -115,6 +121,11 @@ class UnseenCategories(ReferenceCheck):
     kind: Literal["unseen_categories"] = "unseen_categories"
     warn_share: float = Field(0.001, ge=0.0, le=1.0)
     fail_share: float = Field(0.01, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _warn_below_fail(self) -> UnseenCategories:
+        ordered(("warn_share", self.warn_share), ("fail_share", self.fail_share))
+        return self
 
     def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
         out = []

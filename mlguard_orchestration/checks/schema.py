@@ -76,7 +76,12 @@ class Schema(ScanCheck):
     @field_validator("columns_", mode="before")
     @classmethod
     def _list_ok(cls, v: Any) -> Any:
-        return {c: None for c in v} if isinstance(v, (list, tuple)) else v
+        if isinstance(v, (list, tuple)):
+            bad = [c for c in v if not isinstance(c, str)]
+            if bad:
+                raise ValueError(f"columns must be names (strings) or a {{name: type}} mapping; got {bad[:3]!r}")
+            return dict.fromkeys(v)
+        return v
 
     def label(self) -> str:
         return "schema"
@@ -147,6 +152,9 @@ class Range(ScanCheck):
     def _bounds(self) -> Range:
         if self.min is None and self.max is None:
             raise ValueError("range needs min, max or both")
+        if any(b is not None and math.isnan(b) for b in (self.min, self.max)):
+            raise ValueError("range bounds cannot be NaN (every value would be 'outside'); give numbers or leave "
+                             "a side open")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"range min {self.min} is above max {self.max}")
         return self

@@ -18,10 +18,10 @@ import math
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mlguard_orchestration._sql import literal
-from mlguard_orchestration.checks.base import ReferenceCheck, TableContext, cause, rate
+from mlguard_orchestration.checks.base import ReferenceCheck, TableContext, cause, ordered, rate
 from mlguard_orchestration.diagnose.timing import offset_text, to_utc_naive
 from mlguard_orchestration.distances import js_distance
 from mlguard_orchestration.profile import ColumnProfile, TableProfile
@@ -45,6 +45,11 @@ class TimeDrift(ReferenceCheck):
     max_fraction_outside: float = Field(0.001, ge=0.0, le=1.0)
     fail_fraction_outside: float = Field(0.01, ge=0.0, le=1.0)
     hour_shift_min_js: float = Field(0.25, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _warn_below_fail(self) -> TimeDrift:
+        ordered(("max_fraction_outside", self.max_fraction_outside), ("fail_fraction_outside", self.fail_fraction_outside))
+        return self
 
     def _targets(self, ctx: TableContext) -> list[tuple[str, float, float]]:
         """(column, low, high) in epoch seconds for every time column judged. Partition columns stay in: a

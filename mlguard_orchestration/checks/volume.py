@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from mlguard_orchestration._sql import ident
-from mlguard_orchestration.checks.base import ScanCheck, TableContext, cause, rate
+from mlguard_orchestration.checks.base import ScanCheck, TableContext, cause, ordered, rate
 from mlguard_orchestration.report import Finding
 from mlguard_orchestration.sources import Subquery
 
@@ -21,6 +21,11 @@ class RowCount(ScanCheck):
     kind: Literal["row_count"] = "row_count"
     min: int | None = Field(1, ge=0)
     max: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> RowCount:
+        ordered(("min", self.min), ("max", self.max))
+        return self
 
     def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
         rows = int(values["rows"])
@@ -44,8 +49,7 @@ class RowCountChange(ScanCheck):
 
     @model_validator(mode="after")
     def _order(self) -> RowCountChange:
-        if self.min_ratio > self.max_ratio:
-            raise ValueError(f"min_ratio {self.min_ratio} is above max_ratio {self.max_ratio}")
+        ordered(("min_ratio", self.min_ratio), ("max_ratio", self.max_ratio))
         return self
 
     def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
