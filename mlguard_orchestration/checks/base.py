@@ -60,15 +60,16 @@ class TableContext:
     scope: Scope = Scope()
 
     def partitions(self) -> list[str]:
-        """Partition columns of this batch: declared ones, and those constant in both the reference and the
-        batch with different values (month=1 then month=2)."""
+        """Partition columns of this batch: declared ones; those constant in both the reference and the batch
+        with different values (month=1 then month=2); and numbers that moved on to the next stretch of their
+        sequence (a year-fraction date, a week index: the batch's range starts right after the reference's and
+        is about as long — a unit change would stretch it, an offset leave a gap)."""
         declared = [c for c in self.table.columns if c in self.scope.partition_by]
         if self.reference is None or self.profile is None:
             return declared
         detected = [n for n, col in self.profile.columns.items()
                     if (ref := self.reference.columns.get(n)) is not None and n not in declared
-                    and col.constant_value is not None and ref.constant_value is not None
-                    and col.constant_value != ref.constant_value]
+                    and (_new_constant(col, ref) or _next_stretch(col, ref))]
         return declared + detected
 
     def auto_columns(self, roles: tuple[str, ...]) -> list[tuple[ColumnProfile, ColumnProfile]]:
@@ -94,6 +95,21 @@ class TableContext:
                 "Pass reference=… (a profile from `mlguard profile`) or a profile store with a promoted reference."
             )
         return self.reference
+
+
+def _new_constant(batch: ColumnProfile, ref: ColumnProfile) -> bool:
+    return (batch.constant_value is not None and ref.constant_value is not None
+            and batch.constant_value != ref.constant_value)
+
+
+def _next_stretch(batch: ColumnProfile, ref: ColumnProfile) -> bool:
+    if kind_family(batch.kind) != "numeric" or kind_family(ref.kind) != "numeric" or batch.role == "temporal":
+        return False
+    if None in (batch.min, batch.max, ref.min, ref.max):
+        return False
+    assert batch.min is not None and batch.max is not None and ref.min is not None and ref.max is not None
+    span, span_b = ref.max - ref.min, batch.max - batch.min
+    return span > 0 and batch.min > ref.max and batch.min - ref.max <= span and 0.5 <= span_b / span <= 2
 
 
 @dataclass

@@ -184,3 +184,21 @@ def test_seconds_read_as_milliseconds_fail_with_the_unit_named() -> None:
     assert f.causes[0].code == "cause.epoch_unit"
     assert "seconds read as milliseconds" in f.causes[0].summary
     assert report.top_finding is f or report.top_finding == f
+
+
+def test_a_number_that_moves_on_to_its_next_stretch_is_a_partition_not_drift(tmp_path: Path) -> None:
+    """A year-fraction date (2000.0 … 2000.917, then 2001.0 …) is the schedule moving on; the same column
+    multiplied by 1000 is not (its range stretches), nor shifted far past its end (a gap)."""
+    rng = np.random.default_rng(9)
+
+    def year(y: int) -> pd.DataFrame:
+        return pd.DataFrame({"date": y + rng.integers(0, 12, 5_000) / 12, "sales": rng.gamma(3, 100, 5_000)})
+
+    guard = mg.Guard("housing", default_suite=True, store=tmp_path)
+    guard.run(year(2000))
+    assert_quiet(guard.run(year(2001)))
+    ref = guard.store.load("housing")
+    broken = mg.Guard("housing", default_suite=True, reference=ref)
+    assert "date" in {c for f in broken.run(year(2002).assign(date=lambda d: d["date"] * 1000)).findings
+                      for c in f.columns}
+    assert "date" in {c for f in broken.run(year(2009)).findings for c in f.columns}
