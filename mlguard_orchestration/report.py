@@ -117,6 +117,18 @@ class ModelSummary(BaseModel):
     eval_digest: str
 
 
+class Champion(BaseModel):
+    """A registered model's metrics; `eval_rows`/`eval_digest` are None when the metrics were given by hand
+    (then the gate cannot verify they come from the same evaluation data, and says so)."""
+
+    model: str
+    metrics: dict[str, float]
+    eval_rows: int | None = None
+    eval_digest: str | None = None
+    registered_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    fingerprint: Fingerprint | None = Field(None, description="The run that produced the champion.")
+
+
 class Report(BaseModel):
     """The outcome of one guard run.
 

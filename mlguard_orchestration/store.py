@@ -38,7 +38,7 @@ from mlguard_orchestration.profile import TableProfile
 
 if TYPE_CHECKING:
     from mlguard_orchestration.fingerprint import Fingerprint
-    from mlguard_orchestration.gate.champion import Champion
+    from mlguard_orchestration.report import Champion
 
     M = TypeVar("M", bound=BaseModel)
 
@@ -205,7 +205,7 @@ class ProfileStore:
 
     def load_champion(self, model: str) -> Champion | None:
         """The registered champion of `model`, or None when none was registered yet."""
-        from mlguard_orchestration.gate.champion import Champion
+        from mlguard_orchestration.report import Champion
 
         return self._read(self._champion_path(model), Champion, ("champion", "champion record"),
                           "Register the current model again with register_champion(...).")

@@ -27,7 +27,7 @@ from mlguard_orchestration.airflow._sources import resolve
 from mlguard_orchestration.airflow.operators import default_store
 from mlguard_orchestration.errors import MlguardError
 from mlguard_orchestration.gate import GateSpec, register_champion, run_gate
-from mlguard_orchestration.gate.inputs import gate_spec
+from mlguard_orchestration.gate.spec import gate_spec
 from mlguard_orchestration.report import GuardErrorInfo, Report
 
 

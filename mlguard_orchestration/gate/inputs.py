@@ -20,7 +20,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlguard_orchestration.errors import SpecError
-from mlguard_orchestration.gate.gate import GateSpec, _validate_spec, evaluate_gate
+from mlguard_orchestration.gate.gate import evaluate_gate
+from mlguard_orchestration.gate.spec import GateSpec
 from mlguard_orchestration.report import GuardErrorInfo, Report
 from mlguard_orchestration.store import ProfileStore
 
@@ -54,12 +55,6 @@ class GateInputs(BaseModel):
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'inputs'}: {e['msg']}" for e in exc.errors()[:5])
             raise SpecError(f"invalid gate inputs ({problems}); expected keys {sorted(cls.model_fields)}, got "
                             f"{sorted(map(str, value))}.") from None
-
-
-def gate_spec(spec: GateSpec | Mapping[str, Any]) -> GateSpec:
-    """The spec, validated when a task is declared (SpecError): a typo fails the DAG/flow at import, not the
-    3 a.m. run."""
-    return spec if isinstance(spec, GateSpec) else _validate_spec(spec)
 
 
 def run_gate(spec: GateSpec, value: Any, *, store: ProfileStore | str | os.PathLike[str] | None,

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from mlguard_orchestration.adapters import GuardSettings, TrainingGuardFactory, tables_of
 from mlguard_orchestration.errors import GuardFailed, SpecError
 from mlguard_orchestration.gate import GateSpec, register_champion, run_gate
-from mlguard_orchestration.gate.inputs import gate_spec
+from mlguard_orchestration.gate.spec import gate_spec
 from mlguard_orchestration.prefect._report import (
     flow_file,
     install_retry_condition,
