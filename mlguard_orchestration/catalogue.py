@@ -504,16 +504,25 @@ _ENTRIES: list[Entry] = [
 CATALOGUE: dict[str, Entry] = {e.code: e for e in _ENTRIES}
 
 
+def require(code: str, kind: str) -> str:
+    """`code` when the catalogue documents it as a `kind` ('finding', 'cause', 'change'); ValueError otherwise
+    (the report models call it: an undocumented code cannot reach a report)."""
+    entry = CATALOGUE.get(code)
+    if entry is None or entry.kind != kind:
+        raise ValueError(f"{kind} code {code!r} is not in the catalogue (mlguard_orchestration/catalogue.py)")
+    return code
+
+
 def explain(code: str) -> Entry:
     """The catalogue entry for `code`; a SpecError with the closest code when it does not exist."""
-    from mlguard_orchestration.errors import SpecError, did_you_mean
+    from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
 
     try:
         return CATALOGUE[code]
     except KeyError:
         hint = did_you_mean(code, CATALOGUE)
         raise SpecError(
-            f"unknown diagnostic code {code!r}." + (f" Did you mean {hint!r}?" if hint else "")
+            f"unknown diagnostic code {code!r}." + suggestion(hint)
             + " `mlguard explain --list` shows every code."
         ) from None
 

@@ -19,7 +19,7 @@ from rich.table import Table
 from mlguard_orchestration.catalogue import CATALOGUE
 from mlguard_orchestration.catalogue import explain as explain_code
 from mlguard_orchestration.errors import MlguardError
-from mlguard_orchestration.report import GuardErrorInfo, Report
+from mlguard_orchestration.report import Report
 from mlguard_orchestration.store import ProfileStore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -111,7 +111,7 @@ def check(
                 *guard.suite.partition_by, *(partition_by or [])], "exclude": [*guard.suite.exclude, *(exclude or [])]})
         guard.sample_values = guard.sample_values or sample_values
     except MlguardError as exc:
-        _finish(Report(guard=name or "cli", status="error", error=GuardErrorInfo.of(exc)), as_json, report_file)
+        _finish(Report.of_error(name or "cli", exc), as_json, report_file)
         return
     with console.status("checking …") if not as_json else _null():
         report = guard.run(tables, logical_date=logical_date, promote=store is not None)

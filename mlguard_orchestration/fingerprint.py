@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mlguard_orchestration.catalogue import CATALOGUE
+from mlguard_orchestration.catalogue import require
 
 if TYPE_CHECKING:
     from mlguard_orchestration.report import Report
@@ -104,10 +104,7 @@ class Change(BaseModel):
     @field_validator("code")
     @classmethod
     def _known(cls, v: str) -> str:
-        entry = CATALOGUE.get(v)
-        if entry is None or entry.kind != "change":
-            raise ValueError(f"change code {v!r} is not in the catalogue (mlguard_orchestration/catalogue.py)")
-        return v
+        return require(v, "change")
 
 
 # -- collecting -------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 from mlguard_orchestration.checks import AnyCheck
 from mlguard_orchestration.checks.base import QueryCheck, RunContext, RunOptions, ScanCheck, TableContext
 from mlguard_orchestration.checks.schema import missing_column_finding
-from mlguard_orchestration.errors import MlguardError, SpecError, did_you_mean
+from mlguard_orchestration.errors import MlguardError, SpecError, did_you_mean, suggestion
 from mlguard_orchestration.fingerprint import InputProfile, collect, input_profile, record_run
 from mlguard_orchestration.profile import (
     TableProfile,
@@ -214,7 +214,7 @@ class Guard:
         for name in sorted(names - set(contexts)):
             hint = did_you_mean(name, contexts)
             raise SpecError(f"default_suite names table {name!r}, but the guard was given tables {sorted(contexts)}."
-                            + (f" Did you mean {hint!r}?" if hint else ""))
+                            + suggestion(hint))
 
     @staticmethod
     def _validate_tables(checks: list[AnyCheck], contexts: dict[str, TableContext]) -> None:
@@ -224,7 +224,7 @@ class Guard:
                 if name not in contexts:
                     hint = did_you_mean(name, contexts)
                     raise SpecError(f"check {check.label()} reads table {name!r}, but the guard was given "
-                                    f"tables {sorted(contexts)}." + (f" Did you mean {hint!r}?" if hint else ""))
+                                    f"tables {sorted(contexts)}." + suggestion(hint))
 
     @staticmethod
     def _scan(ctx: TableContext, checks: list[ScanCheck], *, count_duplicates: bool = False) -> list[Finding]:
@@ -242,7 +242,7 @@ class Guard:
                     raise SpecError(f"check {check.label()} names column {col!r}, which is neither in table "
                                     f"{table.name!r} nor in its reference profile. Available: "
                                     f"{', '.join(list(table.columns)[:40])}."
-                                    + (f" Did you mean {h!r}?" if (h := did_you_mean(col, table.columns)) else ""))
+                                    + suggestion(did_you_mean(col, table.columns)))
                 reported.setdefault(col, check)
             if not missing:
                 runnable.append(check)

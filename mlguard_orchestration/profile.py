@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mlguard_orchestration._sql import ident, literal_list
-from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Engine, Subquery, Table
+from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Engine, Subquery, Table, kind_family
 
 QUANTILE_LEVELS: list[float] = [i / 20 for i in range(21)]
 QUANTILE_SAMPLE = 100_000  # values per column the quantiles are computed from (a uniform Bernoulli sample)
@@ -334,11 +334,6 @@ def plan_profile(engine: Engine, table: Table, reference: TableProfile | None = 
                        sample_column=sample, finite_columns=finite, centers=centers, edges=edges,
                        edges_from_head=[n for n in head_edges if n in edges], text_time=text_time,
                        duplicate_rows=count_duplicates and not keyed and bool(table.columns))
-
-
-def kind_family(kind: str) -> str:
-    """What a column's kind can be compared with: any number with any number, any time with any time."""
-    return "numeric" if kind in NUMERIC_KINDS else "temporal" if kind in TEMPORAL_KINDS else kind
 
 
 def lattice_edges(values: list[float], kind: str) -> list[float]:

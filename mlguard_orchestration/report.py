@@ -9,12 +9,13 @@ quantiles), never raw row values unless sample values were asked for.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mlguard_orchestration.catalogue import CATALOGUE
+from mlguard_orchestration.catalogue import require
 from mlguard_orchestration.fingerprint import Change, Fingerprint
 
 Status = Literal["pass", "warn", "fail", "error"]
@@ -22,13 +23,6 @@ Severity = Literal["warn", "fail"]
 
 COMPACT_MAX_BYTES = 48_000
 _RANK: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
-
-
-def _known(code: str, kind: str) -> str:
-    entry = CATALOGUE.get(code)
-    if entry is None or entry.kind != kind:
-        raise ValueError(f"{kind} code {code!r} is not in the catalogue (mlguard_orchestration/catalogue.py)")
-    return code
 
 
 class Cause(BaseModel):
@@ -43,7 +37,7 @@ class Cause(BaseModel):
     next_check: str
     fix: str
 
-    _check_code = field_validator("code")(classmethod(lambda cls, v: _known(v, "cause")))
+    _check_code = field_validator("code")(classmethod(lambda cls, v: require(v, "cause")))
 
 
 class Finding(BaseModel):
@@ -62,7 +56,7 @@ class Finding(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict)
     causes: list[Cause] = Field(default_factory=list)
 
-    _check_code = field_validator("code")(classmethod(lambda cls, v: _known(v, "finding")))
+    _check_code = field_validator("code")(classmethod(lambda cls, v: require(v, "finding")))
 
     @field_validator("causes")
     @classmethod
@@ -80,7 +74,7 @@ class GuardErrorInfo(BaseModel):
     message: str
     retryable: bool
 
-    _check_code = field_validator("code")(classmethod(lambda cls, v: _known(v, "finding")))
+    _check_code = field_validator("code")(classmethod(lambda cls, v: require(v, "finding")))
 
     @classmethod
     def internal(cls, exc: BaseException) -> GuardErrorInfo:
@@ -156,6 +150,11 @@ class Report(BaseModel):
         """Most likely fault first: fails before warns, then findings whose top cause is surest (a unit change
         named at 95 % ranks above drift nobody can explain); ties keep the order the checks reported."""
         return sorted(findings, key=finding_rank)
+
+    @classmethod
+    def of_error(cls, guard: str, exc: Exception, context: Mapping[str, str] | None = None) -> Report:
+        """The report of a guard that could not run: status 'error', the guard's own trouble, never data's."""
+        return cls(guard=guard, status="error", error=GuardErrorInfo.of(exc), context=dict(context or {}))
 
     @staticmethod
     def status_of(findings: list[Finding]) -> Status:

@@ -37,6 +37,13 @@ _KIND_BY_ID: dict[str, str] = {
 NUMERIC_KINDS = frozenset({"integer", "float", "decimal"})
 TEMPORAL_KINDS = frozenset({"timestamp", "timestamp_tz", "date"})
 
+
+
+def kind_family(kind: str) -> str:
+    """What a column's kind can be compared with: any number with any number, any time with any time."""
+    return "numeric" if kind in NUMERIC_KINDS else "temporal" if kind in TEMPORAL_KINDS else kind
+
+
 # The names users may write in a spec, and which storage kinds satisfy them.
 LOGICAL_TYPES: dict[str, frozenset[str]] = {
     "integer": frozenset({"integer"}),

@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlguard_orchestration.checks import ALL_CHECKS, AnyCheck
-from mlguard_orchestration.errors import SpecError, did_you_mean
+from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
 from mlguard_orchestration.store import ReferencePolicy
 from mlguard_orchestration.suite import SuiteOptions
 
@@ -92,7 +92,7 @@ def load_spec(spec: str | os.PathLike[str] | Mapping[str, Any]) -> GuardSpec:
         if kind not in KINDS:
             hint = did_you_mean(str(kind), KINDS) if kind else None
             raise SpecError(f"{where}: checks[{i}] has kind {kind!r}; known kinds: {', '.join(KINDS)}."
-                            + (f" Did you mean {hint!r}?" if hint else ""))
+                            + suggestion(hint))
     try:
         return GuardSpec.model_validate(raw)
     except ValidationError as exc:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlguard_orchestration.checks import AnyCheck
-from mlguard_orchestration.checks.base import Scope
+from mlguard_orchestration.checks.base import Scope, names
 from mlguard_orchestration.checks.drift import Drift, LabelDrift, NullRateDrift, UnseenCategories
 from mlguard_orchestration.checks.schema import Finite, ReferenceRange, Schema, Unique
 from mlguard_orchestration.checks.time import TimeDrift
@@ -58,8 +58,7 @@ class SuiteOptions(BaseModel):
                                     description="Partition keys: one value per batch, new each run; never drift.")
     columns: dict[str, ColumnRule] = Field(default_factory=dict)
 
-    _listify = field_validator("exclude", "partition_by", mode="before")(
-        classmethod(lambda cls, v: [v] if isinstance(v, str) else v))
+    _names = field_validator("exclude", "partition_by", mode="before")(classmethod(lambda cls, v: names(v)))
 
     def scope(self) -> Scope:
         return Scope(exclude=frozenset(self.exclude), partition_by=frozenset(self.partition_by),

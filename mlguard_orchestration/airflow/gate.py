@@ -28,7 +28,7 @@ from mlguard_orchestration.airflow.operators import default_store
 from mlguard_orchestration.errors import MlguardError
 from mlguard_orchestration.gate import GateSpec, register_champion, run_gate
 from mlguard_orchestration.gate.spec import gate_spec
-from mlguard_orchestration.report import GuardErrorInfo, Report
+from mlguard_orchestration.report import Report
 
 
 def judge(spec: GateSpec, value: Any, context: Any, log: logging.Logger | Any, *, store: str | None,
@@ -69,8 +69,7 @@ class ModelGateOperator(BaseOperator):
         try:
             value = self._resolve(context)
         except MlguardError as exc:  # the upstream value is missing: still a report, never a bare traceback
-            report = Report(guard=self.spec.name, status="error", error=GuardErrorInfo.of(exc),
-                            context=run_context(context))
+            report = Report.of_error(self.spec.name, exc, run_context(context))
             return publish(report, context, self.log).compact()
         return judge(self.spec, value, context, self.log, store=self.store, register=self.register,
                      packages=self.packages)

@@ -30,7 +30,7 @@ from mlguard_orchestration.checks import (
 )
 from mlguard_orchestration.errors import MlguardError
 from mlguard_orchestration.guard import Guard
-from mlguard_orchestration.report import GuardErrorInfo, Report
+from mlguard_orchestration.report import Report
 from mlguard_orchestration.spec import GuardSpec
 
 
@@ -96,8 +96,7 @@ class DataGuardOperator(BaseOperator):
             guard.code_path = dag_file(context)
             data = resolve_tables(self.tables, context)
         except MlguardError as exc:  # the guard cannot even start: still a report, never a bare traceback
-            report = Report(guard=self.guard_name or self.task_id, status="error", error=GuardErrorInfo.of(exc),
-                            context=run_context(context))
+            report = Report.of_error(self.guard_name or self.task_id, exc, run_context(context))
         else:
             report = guard.run(data, logical_date=logical_date(context), context=run_context(context))
         return publish(report, context, self.log).compact()

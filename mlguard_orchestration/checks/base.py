@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mlguard_orchestration.errors import SpecError, did_you_mean
-from mlguard_orchestration.profile import ColumnProfile, ProfilePlan, Role, TableProfile, kind_family
+from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
+from mlguard_orchestration.profile import ColumnProfile, ProfilePlan, Role, TableProfile
 from mlguard_orchestration.report import Cause, Finding, Severity
-from mlguard_orchestration.sources import Engine, Subquery, Table
+from mlguard_orchestration.sources import Engine, Subquery, Table, kind_family
 
 
 @dataclass(frozen=True)
@@ -128,8 +128,13 @@ class RunContext:
             hint = did_you_mean(name, self.tables)
             raise SpecError(
                 f"check {check} reads table {name!r}, but the guard was given tables {sorted(self.tables)}."
-                + (f" Did you mean {hint!r}?" if hint else "")
+                + suggestion(hint)
             ) from None
+
+
+def names(v: Any) -> Any:
+    """A field that lists columns also takes one name as a string: `columns="user_id"` is `["user_id"]`."""
+    return [v] if isinstance(v, str) else v
 
 
 def explain_error(err: Any, model: type[BaseModel]) -> str:
@@ -139,8 +144,7 @@ def explain_error(err: Any, model: type[BaseModel]) -> str:
     if err.get("type") == "extra_forbidden" and isinstance(field, str):
         known = [f.alias or n for n, f in model.model_fields.items()]
         hint = did_you_mean(field, known)
-        return (f"unknown field {field!r}" + (f"; did you mean {hint!r}?" if hint else "")
-                + f" Known fields: {', '.join(known)}.")
+        return f"unknown field {field!r}.{suggestion(hint)} Known fields: {', '.join(known)}."
     given = err.get("input")
     shown = repr(given)[:80] if given is not None and not isinstance(given, dict) else None
     return err["msg"] + (f" (got {shown})" if shown else "")
@@ -220,10 +224,7 @@ class ReferenceCheck(ScanCheck):
     needs_reference: ClassVar[bool] = True
     model_config = ConfigDict(**ScanCheck.model_config, populate_by_name=True)
 
-    @field_validator("columns_", mode="before")
-    @classmethod
-    def _as_list(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
+    _names = field_validator("columns_", mode="before")(classmethod(lambda cls, v: names(v)))
 
     def columns(self) -> list[str]:
         return list(self.columns_ or [])

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mlguard_orchestration.checks.base import QueryCheck, RunContext, TableContext, rate
+from mlguard_orchestration.checks.base import QueryCheck, RunContext, TableContext, names, rate
 from mlguard_orchestration.report import Cause, Finding
 from mlguard_orchestration.sources import NUMERIC_KINDS, Column, Engine, Table
 
@@ -26,7 +26,10 @@ Relationship = Literal["one_to_one", "many_to_one", "one_to_many", "many_to_many
 _EPS = 1e-9
 
 
-def _kind_family(kind: str) -> str:
+def key_family(kind: str) -> str:
+    """Which key kinds join without a cast: any number with any number, every other kind only with itself. Not
+    `sources.kind_family`, which lets a date and a timestamp be compared as times: as join keys they never
+    match (midnight against 10:00), so there they are a type mismatch."""
     return "numeric" if kind in NUMERIC_KINDS else kind
 
 
@@ -40,7 +43,7 @@ class KeyPair:
     @property
     def mismatch(self) -> bool:
         """The logical kinds differ (integer vs string, timestamp vs date, …): compared as text."""
-        return _kind_family(self.left.kind) != _kind_family(self.right.kind)
+        return key_family(self.left.kind) != key_family(self.right.kind)
 
     @property
     def as_text(self) -> bool:
@@ -157,10 +160,7 @@ class JoinKeys(QueryCheck):
     max_null_key_rate: float = Field(0.0, ge=0.0, le=1.0)
     joined: str | None = None
 
-    @field_validator("on", "left_on", "right_on", mode="before")
-    @classmethod
-    def _one_ok(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
+    _names = field_validator("on", "left_on", "right_on", mode="before")(classmethod(lambda cls, v: names(v)))
 
     @model_validator(mode="after")
     def _keys(self) -> JoinKeys:

@@ -13,13 +13,12 @@ import duckdb
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mlguard_orchestration._sql import ident, literal, literal_list
-from mlguard_orchestration.checks.base import ReferenceCheck, ScanCheck, TableContext, cause, rate
+from mlguard_orchestration.checks.base import ReferenceCheck, ScanCheck, TableContext, cause, names, rate
 from mlguard_orchestration.diagnose.drift import renamed_twin
 from mlguard_orchestration.diagnose.types import text_type_causes
 from mlguard_orchestration.errors import SpecError, did_you_mean
-from mlguard_orchestration.profile import kind_family
 from mlguard_orchestration.report import Finding, Severity
-from mlguard_orchestration.sources import LOGICAL_TYPES, NUMERIC_KINDS, Subquery
+from mlguard_orchestration.sources import LOGICAL_TYPES, NUMERIC_KINDS, Subquery, kind_family
 
 LogicalType = Literal["integer", "float", "numeric", "string", "boolean", "timestamp", "timestamp_tz", "date",
                       "temporal", "nested"]
@@ -356,10 +355,7 @@ class Unique(ScanCheck):
 
     model_config = ConfigDict(**ScanCheck.model_config, populate_by_name=True)
 
-    @field_validator("columns_", mode="before")
-    @classmethod
-    def _one_ok(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
+    _names = field_validator("columns_", mode="before")(classmethod(lambda cls, v: names(v)))
 
     def columns(self) -> list[str]:
         return list(self.columns_)

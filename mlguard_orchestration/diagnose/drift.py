@@ -16,8 +16,9 @@ import numpy as np
 
 from mlguard_orchestration.checks.base import cause
 from mlguard_orchestration.distances import js_distance
-from mlguard_orchestration.profile import ColumnProfile, kind_family
+from mlguard_orchestration.profile import ColumnProfile
 from mlguard_orchestration.report import Cause
+from mlguard_orchestration.sources import kind_family
 
 # factor: (what the batch's values are if multiplied by `factor`, what they are if divided by it)
 _SCALES: dict[float, tuple[str, str]] = {

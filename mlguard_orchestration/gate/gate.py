@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from mlguard_orchestration.errors import MlguardError, SpecError, did_you_mean
+from mlguard_orchestration.errors import MlguardError, SpecError, did_you_mean, suggestion
 from mlguard_orchestration.fingerprint import collect, input_profile, record_run
 from mlguard_orchestration.gate import metrics as m
 from mlguard_orchestration.gate.champion import compare_champion, plausible, resolve_champion
@@ -42,7 +42,7 @@ from mlguard_orchestration.gate.prepare import as_array, from_tables, prepare, t
 from mlguard_orchestration.gate.run import GateRun
 from mlguard_orchestration.gate.slices import judge_slices, slice_columns
 from mlguard_orchestration.gate.spec import GateSpec, UserMetric, gate_spec
-from mlguard_orchestration.report import Champion, GuardErrorInfo, ModelSummary, Report, TableSummary
+from mlguard_orchestration.report import Champion, ModelSummary, Report, TableSummary
 from mlguard_orchestration.store import ProfileStore
 
 
@@ -77,7 +77,7 @@ def evaluate_gate(
         report = _judge(run, predictions, targets, slices, metrics or {}, champion, train_metrics, train,
                         eval_data, context)
     except MlguardError as exc:
-        report = Report(guard=name, status="error", error=GuardErrorInfo.of(exc), context=dict(context or {}))
+        report = Report.of_error(name, exc, context)
         inputs: dict[str, Any] = {}
     else:
         inputs = run.inputs
@@ -154,7 +154,7 @@ def measure(run: GateRun, p: m.Prepared, raw_pred: np.ndarray, raw_y: np.ndarray
         if name not in values:
             hint = did_you_mean(name, values)
             raise SpecError(f"the gate spec names metric {name!r}, but the gate measured only "
-                            f"{sorted(values)}." + (f" Did you mean {hint!r}?" if hint else "")
+                            f"{sorted(values)}." + suggestion(hint)
                             + " Pass your own metrics with metrics={...}.")
     return values
 

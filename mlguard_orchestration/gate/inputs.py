@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mlguard_orchestration.errors import SpecError
 from mlguard_orchestration.gate.gate import evaluate_gate
 from mlguard_orchestration.gate.spec import GateSpec
-from mlguard_orchestration.report import GuardErrorInfo, Report
+from mlguard_orchestration.report import Report
 from mlguard_orchestration.store import ProfileStore
 
 
@@ -65,7 +65,7 @@ def run_gate(spec: GateSpec, value: Any, *, store: ProfileStore | str | os.PathL
     try:
         inputs = GateInputs.of(value)
     except SpecError as exc:
-        return Report(guard=spec.name, status="error", error=GuardErrorInfo.of(exc), context=dict(context or {}))
+        return Report.of_error(spec.name, exc, context)
     return evaluate_gate(spec, inputs.predictions, inputs.targets, slices=inputs.slices, metrics=inputs.metrics,
                          champion=inputs.champion, train_metrics=inputs.train_metrics, train=inputs.train,
                          eval_data=inputs.eval_data, store=store, packages=packages, code_path=code_path,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mlguard_orchestration.checks.base import cause
-from mlguard_orchestration.errors import SpecError, did_you_mean
+from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
 from mlguard_orchestration.gate import metrics as m
 from mlguard_orchestration.gate.metrics import (
     BOUNDED_SCORES,
@@ -85,7 +85,7 @@ def slice_columns(data: Any, names: list[str] | None, rows: int) -> dict[str, Sl
         if name not in available:
             hint = did_you_mean(name, available)
             raise SpecError(f"slice column {name!r} is not in the slice data; it has {available[:40]}."
-                            + (f" Did you mean {hint!r}?" if hint else ""))
+                            + suggestion(hint))
         values = get(name)
         if values.ndim != 1 or values.shape[0] != rows:
             raise SpecError(f"slice column {name!r} has shape {values.shape}; expected one value per prediction "

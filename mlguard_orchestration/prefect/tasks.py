@@ -19,7 +19,7 @@ from mlguard_orchestration.adapters import GuardSettings, tables_of
 from mlguard_orchestration.errors import MlguardError, SpecError
 from mlguard_orchestration.prefect._report import logical_date, publish, retry_condition, run_context
 from mlguard_orchestration.prefect.decorators import _task_name, default_store
-from mlguard_orchestration.report import GuardErrorInfo, Report
+from mlguard_orchestration.report import Report
 
 
 @task(name="mlguard", retry_condition_fn=retry_condition)
@@ -38,8 +38,7 @@ def guard_data(tables: Mapping[str, Any] | Any, spec: str | None = None, checks:
         guard = settings.build(task_name, default_store())
     except (MlguardError, ValueError) as exc:  # the guard cannot even start: still a report, never a bare traceback
         error = exc if isinstance(exc, MlguardError) else SpecError(f"invalid guard settings: {exc}")
-        report = Report(guard=name or task_name, status="error", error=GuardErrorInfo.of(error),
-                        context=run_context())
+        report = Report.of_error(name or task_name, error, run_context())
     else:
         report = guard.run(tables_of(tables, "data"), logical_date=logical_date(), context=run_context())
     return publish(report).compact()

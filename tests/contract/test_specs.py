@@ -49,8 +49,8 @@ NONSENSE = [
     ({"kind": "row_count", "min": 10, "max": 5}, "min", "must not exceed max"),
     ({"kind": "row_count_change", "min_ratio": 2, "max_ratio": 1}, "min_ratio", "must not exceed"),
     ({"kind": "null_rate", "column": "x", "max": 1.5}, "max", "less than or equal to 1"),
-    ({"kind": "null_rate", "column": "x", "maxx": 0.1}, "maxx", "did you mean 'max'"),
-    ({"kind": "drift", "psi_fial": 0.3}, "psi_fial", "did you mean 'psi_fail'"),
+    ({"kind": "null_rate", "column": "x", "maxx": 0.1}, "maxx", "Did you mean 'max'"),
+    ({"kind": "drift", "psi_fial": 0.3}, "psi_fial", "Did you mean 'psi_fail'"),
     ({"kind": "schema", "columns": [["a", "b"]]}, "columns", "must be names"),
     ({"kind": "schema", "columns": [1, 2]}, "columns", "must be names"),
     ({"kind": "label_drift", "column": "y", "max_shift": 0}, "max_shift", "greater than 0"),
@@ -67,7 +67,7 @@ def test_nonsense_thresholds_are_refused_at_load(entry: dict, field: str, words:
 
 
 def test_top_level_typo_gets_a_hint() -> None:
-    with pytest.raises(mg.SpecError, match="did you mean 'default_suite'"):
+    with pytest.raises(mg.SpecError, match="Did you mean 'default_suite'"):
         mg.load_spec({"defualt_suite": True})
     with pytest.raises(mg.SpecError, match="reference_policy"):
         mg.load_spec({"reference_policy": "every_tuesday"})
