@@ -10,17 +10,16 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from mlguard_orchestration.catalogue import CATALOGUE
-from mlguard_orchestration.catalogue import explain as explain_code
 from mlguard_orchestration.errors import MlguardError
-from mlguard_orchestration.report import Report
-from mlguard_orchestration.store import ProfileStore
+
+if TYPE_CHECKING:  # imported where used: `mlguard --help` loads no engine, no pandas
+    from mlguard_orchestration.report import Report
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=False, highlight=False)
@@ -85,6 +84,8 @@ def check(
     A reference (or a store) implies the default suite; a run that would check nothing is an error (exit 2),
     not a pass."""
     from mlguard_orchestration.guard import Guard
+    from mlguard_orchestration.report import Report
+    from mlguard_orchestration.store import ProfileStore
     from mlguard_orchestration.suite import SuiteOptions
 
     tables: dict[str, str] = {"data": data} if data else {}
@@ -153,6 +154,9 @@ def explain(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the whole catalogue as Markdown.")] = False,
 ) -> None:
     """Explain a diagnostic code in plain words."""
+    from mlguard_orchestration.catalogue import CATALOGUE
+    from mlguard_orchestration.catalogue import explain as explain_code
+
     if markdown:
         from mlguard_orchestration.catalogue import render_markdown
 
