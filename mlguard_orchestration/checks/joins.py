@@ -18,48 +18,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from mlguard_orchestration.checks.base import QueryCheck, RunContext, TableContext, names, rate
+from mlguard_orchestration.diagnose.keys import KeyPair
 from mlguard_orchestration.report import Cause, Finding
-from mlguard_orchestration.sources import NUMERIC_KINDS, Column, Engine, Table
+from mlguard_orchestration.sources import Engine, Table
 
 Relationship = Literal["one_to_one", "many_to_one", "one_to_many", "many_to_many"]
 
 _EPS = 1e-9
-
-
-def key_family(kind: str) -> str:
-    """Which key kinds join without a cast: any number with any number, every other kind only with itself. Not
-    `sources.kind_family`, which lets a date and a timestamp be compared as times: as join keys they never
-    match (midnight against 10:00), so there they are a type mismatch."""
-    return "numeric" if kind in NUMERIC_KINDS else kind
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    """One component of the join key: the column on each side and how the two are compared."""
-
-    left: Column
-    right: Column
-
-    @property
-    def mismatch(self) -> bool:
-        """The logical kinds differ (integer vs string, timestamp vs date, …): compared as text."""
-        return key_family(self.left.kind) != key_family(self.right.kind)
-
-    @property
-    def as_text(self) -> bool:
-        # Same logical kind but a different storage type that DuckDB may refuse to compare (uuid vs varchar).
-        return self.mismatch or (self.left.kind == "string" and self.left.sql_type != self.right.sql_type)
-
-    def lexpr(self, alias: str | None = None) -> str:
-        return _expr(self.left, self.as_text, alias)
-
-    def rexpr(self, alias: str | None = None) -> str:
-        return _expr(self.right, self.as_text, alias)
-
-
-def _expr(col: Column, as_text: bool, alias: str | None) -> str:
-    ref = f"{alias}.{col.q}" if alias else col.q
-    return f"{ref}::VARCHAR" if as_text else ref
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+import mlguard_orchestration.gate.metrics as m
 from mlguard_orchestration.errors import SpecError
-from mlguard_orchestration.gate import metrics as m
 from mlguard_orchestration.gate.run import GateRun
 from mlguard_orchestration.report import Champion, Report
 from mlguard_orchestration.store import ProfileStore

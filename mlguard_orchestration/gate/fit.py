@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import mlguard_orchestration.gate.metrics as m
 from mlguard_orchestration.checks.base import cause
 from mlguard_orchestration.errors import SpecError
-from mlguard_orchestration.gate import metrics as m
 from mlguard_orchestration.gate.run import GateRun
 from mlguard_orchestration.report import Finding
 

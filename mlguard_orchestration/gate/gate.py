@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
+import mlguard_orchestration.gate.metrics as m
 from mlguard_orchestration.errors import MlguardError, SpecError, did_you_mean, suggestion
 from mlguard_orchestration.fingerprint import collect, input_profile, record_run
-from mlguard_orchestration.gate import metrics as m
 from mlguard_orchestration.gate.champion import compare_champion, plausible, resolve_champion
 from mlguard_orchestration.gate.features import explain
 from mlguard_orchestration.gate.fit import overfit, too_good

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
+import mlguard_orchestration.gate.metrics as m
 from mlguard_orchestration.errors import SpecError
-from mlguard_orchestration.gate import metrics as m
 from mlguard_orchestration.gate.spec import GateSpec
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import mlguard_orchestration.gate.metrics as m
 from mlguard_orchestration.checks.base import cause
 from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
-from mlguard_orchestration.gate import metrics as m
 from mlguard_orchestration.gate.metrics import (
     BOUNDED_SCORES,
     HIGHER_IS_BETTER,

@@ -9,8 +9,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+import mlguard_orchestration.gate.metrics as m
 from mlguard_orchestration.errors import SpecError
-from mlguard_orchestration.gate import metrics as m
 
 UserMetric = float | Callable[[np.ndarray, np.ndarray], float]  # your own metric: a value, or f(pred, y)
 
