@@ -159,11 +159,11 @@ def plan_profile(engine: Engine, table: Table, reference: TableProfile | None = 
             x = f"{ident(c)}::DOUBLE"
             return f"avg({x}) FILTER (WHERE isfinite({x}))"
 
-        sel = ", ".join(f"count({ident(c)}), count(DISTINCT {ident(c)}), {head_mean(c)}" for c in unknown)
-        head = f"(SELECT * FROM {table.ref} LIMIT {HEAD_ROWS})"
-        row = engine.sql(f"SELECT {sel} FROM {head}", table=table)[0]
-        for i, name in enumerate(unknown):
-            nonnull, distinct, mean = row[3 * i: 3 * i + 3]
+        sel = {f"{s}:{c}": e for c in unknown
+               for s, e in (("n", f"count({ident(c)})"), ("d", f"count(DISTINCT {ident(c)})"), ("m", head_mean(c)))}
+        head = engine.aggregate(table, sel, limit=HEAD_ROWS)
+        for name in unknown:
+            nonnull, distinct, mean = (head[f"{s}:{name}"] for s in "ndm")
             roles[name] = _role_from_head(table.columns[name].kind, nonnull, distinct)
             if mean is not None:
                 centers[name] = float(mean)
