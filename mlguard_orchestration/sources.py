@@ -9,20 +9,18 @@ once into the guard's engine, because a guard may need to read a table more than
 
 from __future__ import annotations
 
-import glob as _glob
 import itertools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Self
 
 import duckdb
 import pyarrow as pa
 
-from mlguard_orchestration import _wide
-from mlguard_orchestration._sql import ident, literal
+from mlguard_orchestration import _frames, _paths, _wide
+from mlguard_orchestration._sql import ident
 from mlguard_orchestration.errors import SourceError, SpecError, missing_column_error
 
 # Logical kinds: what a data scientist means by a column's type, independent of the storage width.
@@ -126,40 +124,20 @@ def _describe(obj: Any) -> str:
 
 
 def _path_reader(path: str) -> str:
-    """The DuckDB table function reading a path, directory or glob; SourceError when nothing is there."""
-    is_remote = "://" in path
-    if not is_remote:
-        p = Path(path)
-        if p.is_dir():
-            files = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in (".parquet", ".pq"))
-            if not files:
-                raise SourceError(f"directory {path!r} contains no parquet files (looked for *.parquet, *.pq).")
-            pattern = str(p / "**" / "*.parquet") if all(f.endswith(".parquet") for f in files) else None
-            if pattern is None:
-                return f"read_parquet({literal('[' + ','.join(files) + ']')}::VARCHAR[])"  # pragma: no cover
-            return f"read_parquet({literal(pattern)}, hive_partitioning = true, union_by_name = true)"
-        if any(ch in path for ch in "*?["):
-            if not _glob.glob(path, recursive=True):
-                raise SourceError(f"no files match the pattern {path!r}.")
-        elif not p.exists():
-            near = sorted(f.name for f in p.parent.glob("*"))[:20] if p.parent.is_dir() else []
-            hint = f" Files in {str(p.parent)!r}: {', '.join(near)}." if near else ""
-            raise SourceError(f"file {path!r} does not exist.{hint}")
-    lower = path.lower()
-    if lower.endswith((".csv", ".csv.gz", ".tsv")):
-        return f"read_csv({literal(path)})"
-    if lower.endswith((".json", ".jsonl", ".ndjson")):
-        return f"read_json_auto({literal(path)})"
-    return f"read_parquet({literal(path)}, union_by_name = true)"
+    """The DuckDB table function reading a path, directory or glob literally (see `_paths`); SourceError when
+    nothing is there, SpecError for a FIFO or device."""
+    return _paths.path_source(path).reader
 
 
-# Errors that mean "the data could not be read" (retryable), as opposed to a bug in a query.
+# Errors that mean the guard built a wrong statement (a bug: never reported as bad data). Every other engine
+# error while a statement runs (I/O, corrupt pages, conversions, memory, DuckDB's own) is a read failure.
+_QUERY_ERRORS: tuple[type[Exception], ...] = (duckdb.ParserException, duckdb.BinderException,
+                                              duckdb.CatalogException)
+# Kept for callers that catch read failures around their own statements (the gate's tables).
 _READ_ERRORS: tuple[type[Exception], ...] = (
     duckdb.IOException, duckdb.InvalidInputException, duckdb.HTTPException, duckdb.PermissionException,
     duckdb.OutOfMemoryException, duckdb.ConversionException,
 )
-_QUERY_ERRORS: tuple[type[Exception], ...] = (duckdb.ParserException, duckdb.BinderException,
-                                              duckdb.CatalogException)
 
 
 def _first_line(exc: Exception) -> str:
@@ -235,13 +213,22 @@ class Engine:
     def _register(self, view: str, data: Any, source: str) -> None:
         q = ident(view)
         if isinstance(data, (str, os.PathLike)):
-            reader = _path_reader(os.fspath(data))
-            self.con.execute(f"CREATE VIEW {q} AS SELECT * FROM {reader}")
-            self._readers[view] = reader
+            src = _paths.path_source(os.fspath(data))
+            self.con.execute(f"CREATE VIEW {q} AS SELECT * FROM {src.reader}")
+            for file, names in _paths.duplicate_columns(self.con, src).items():
+                _frames.require_unique_names([*names, *names], f"file {file!r}")
+            self._readers[view] = src.reader
             return
         if isinstance(data, Sql):
             if data.connection is None:
+                statements = self.con.extract_statements(data.query)
+                if len(statements) != 1:  # `SELECT 1; COPY … TO …` would run the second statement too
+                    raise SpecError(f"the SQL source must be one query; got {len(statements)} statements: "
+                                    f"{source}.")
                 self.con.execute(f"CREATE VIEW {q} AS {data.query}")
+                # DESCRIBE binds without running, and shows the repeated names that the view renamed.
+                names = [r[0] for r in self.con.execute(f"DESCRIBE {data.query}").fetchall()]
+                _frames.require_unique_names(names, source)
             else:
                 self._materialise(q, _arrow_reader(data.connection.sql(data.query)), source)
             return
@@ -252,15 +239,20 @@ class Engine:
             self._materialise(q, data, source)
             return
         if isinstance(data, (pa.Table, pa.RecordBatch)):
-            self._register_object(view, data)
+            self._register_arrow(view, data, source)
             return
         mod = type(data).__module__.split(".")[0]
         if mod == "polars":
-            frame = data.collect() if type(data).__name__ == "LazyFrame" else data
-            self._register_object(view, frame.to_arrow())
+            try:  # the user's lazy query runs here: its failure is the source's
+                frame = data.collect() if type(data).__name__ == "LazyFrame" else data
+                arrow = frame.to_arrow()
+            except Exception as exc:  # any error of the user's object is a read failure
+                raise SourceError(f"cannot read {source}: {type(exc).__name__}: {_first_line(exc)}") from exc
+            self._register_arrow(view, arrow, source)
             return
         if mod == "pandas" and type(data).__name__ == "DataFrame":
-            self._register_pandas(view, data, source)
+            _frames.check_pandas(data, source)
+            self._register_object(view, data)
             return
         raise SpecError(
             f"cannot guard a {type(data).__module__}.{type(data).__name__}. Pass a pandas or polars DataFrame, a "
@@ -268,25 +260,19 @@ class Engine:
             "mlguard_orchestration.Sql(query)."
         )
 
+    def _register_arrow(self, view: str, data: pa.Table | pa.RecordBatch, source: str) -> None:
+        _frames.require_unique_names(data.schema.names, source)
+        _frames.require_scannable_arrow(data.schema, source)
+        self._register_object(view, data)
+
     def _register_object(self, view: str, data: Any) -> None:
         """Scan an in-memory object in place; it is kept so a statement can scan a few of its columns."""
         self.con.register(view, data)
         self._objects[view] = data
 
-    def _register_pandas(self, view: str, df: Any, source: str) -> None:
-        bad = [str(c) for c in df.columns if not isinstance(c, str)]
-        if bad:
-            raise SpecError(f"{source}: column names must be strings; got {bad[:5]}. Rename them first.")
-        for col in df.columns[df.dtypes == object]:
-            kinds = {type(v).__name__ for v in df[col].dropna().head(10_000)}
-            if len(kinds - {"str"}) and len(kinds) > 1:
-                raise SpecError(
-                    f"column {col!r} of {source} mixes Python types {sorted(kinds)}; a guard cannot compare "
-                    "such values reliably. Cast the column to one type (e.g. df[col].astype(str)) first."
-                )
-        self._register_object(view, df)
-
     def _materialise(self, q: str, reader: pa.RecordBatchReader, source: str) -> None:
+        _frames.require_unique_names(reader.schema.names, source)
+        _frames.require_scannable_arrow(reader.schema, source)
         arrow_view = f"{q[:-1]}_stream\""
         self.con.register(arrow_view.strip('"'), reader)
         try:
@@ -295,11 +281,14 @@ class Engine:
             self.con.unregister(arrow_view.strip('"'))
 
     def sql(self, query: str, params: list[Any] | None = None, *, table: Table | None = None) -> list[tuple[Any, ...]]:
-        """Run a query. Read failures become SourceError naming the table's source; any other engine error
-        is a bug in the guard's own SQL and propagates as it is, so it is never mistaken for bad data."""
+        """Run a query. Any engine error while it runs (I/O, a corrupt page, a conversion, memory) becomes a
+        SourceError naming the table's source; a Parser/Binder/Catalog error means the guard built a wrong
+        statement, a bug, and propagates as it is, so it is never mistaken for bad data."""
         try:
             return self.con.execute(query, params or []).fetchall()
-        except _READ_ERRORS as exc:
+        except (*_QUERY_ERRORS, duckdb.InterruptException):
+            raise
+        except duckdb.Error as exc:
             raise _engine_error(exc, table.source if table else "the guard's query") from exc
 
     def aggregate(self, table: Table, exprs: dict[str, str | Subquery],
