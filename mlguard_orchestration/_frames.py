@@ -16,18 +16,19 @@ from typing import Any
 
 import pyarrow as pa
 
-from mlguard_orchestration.errors import SourceError, SpecError
+from mlguard_orchestration.errors import SpecError
 
 OBJECT_SAMPLE = 10_000  # values of an object column whose Python types are compared
 
 
 def require_unique_names(names: Iterable[str], source: str) -> None:
-    """SourceError naming every repeated column name (and how often it occurs)."""
+    """SpecError naming every repeated column name and how often it occurs (retrying cannot fix it: the
+    pipeline that names the columns must)."""
     counts = Counter(names)
     repeated = {n: k for n, k in counts.items() if k > 1}
     if repeated:
         listed = ", ".join(f"{n!r} ({k}×)" for n, k in list(repeated.items())[:20])
-        raise SourceError(f"{source} has {len(repeated)} column name(s) used more than once: {listed}. A guard "
+        raise SpecError(f"{source} has {len(repeated)} column name(s) used more than once: {listed}. A guard "
                           "cannot tell such columns apart and will not guess which one a check means; give each "
                           "column its own name (pandas: df.columns = [...]; Arrow: table.rename_columns([...])).")
 

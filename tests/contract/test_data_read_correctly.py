@@ -118,50 +118,50 @@ def _dup_arrow() -> pa.Table:
 
 def test_duplicate_names_in_pandas() -> None:
     df = pd.DataFrame([[1, 2, 3, 4]], columns=["a", "a", "b", "b"])
-    message = _error(run_checks(df, [mg.NullRate(column="a")]), "SourceError", "'a' (2×)", "'b' (2×)")
+    message = _error(run_checks(df, [mg.NullRate(column="a")]), "SpecError", "'a' (2×)", "'b' (2×)")
     assert "will not guess" in message and "df.columns" in message
-    with pytest.raises(mg.SourceError, match="used more than once"):
+    with pytest.raises(mg.SpecError, match="used more than once"):
         mg.build_profile(df)
 
 
 def test_duplicate_names_in_arrow_and_streams() -> None:
     table = _dup_arrow()
-    _error(run_checks(table, [mg.RowCount()]), "SourceError", "'a' (2×)")
-    _error(run_checks(table.to_batches()[0], [mg.RowCount()]), "SourceError", "'a' (2×)")
+    _error(run_checks(table, [mg.RowCount()]), "SpecError", "'a' (2×)")
+    _error(run_checks(table.to_batches()[0], [mg.RowCount()]), "SpecError", "'a' (2×)")
     reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
-    _error(run_checks(reader, [mg.RowCount()]), "SourceError", "'a' (2×)")
+    _error(run_checks(reader, [mg.RowCount()]), "SpecError", "'a' (2×)")
 
 
 def test_duplicate_names_in_sql_and_relations() -> None:
-    _error(run_checks(mg.Sql("SELECT 1 AS a, 2 AS a, 3 AS b"), [mg.RowCount()]), "SourceError", "'a' (2×)")
+    _error(run_checks(mg.Sql("SELECT 1 AS a, 2 AS a, 3 AS b"), [mg.RowCount()]), "SpecError", "'a' (2×)")
     con = duckdb.connect()
-    _error(run_checks(mg.Sql("SELECT 1 AS k, 2 AS k", connection=con), [mg.RowCount()]), "SourceError",
-           "'k' (2×)")
-    _error(run_checks(con.sql("SELECT 1 AS v, 2 AS v"), [mg.RowCount()]), "SourceError", "'v' (2×)")
+    _error(run_checks(mg.Sql("SELECT 1 AS k, 2 AS k", connection=con), [mg.RowCount()]), "SpecError",
+           "\'k\' (2×)")
+    _error(run_checks(con.sql("SELECT 1 AS v, 2 AS v"), [mg.RowCount()]), "SpecError", "\'v\' (2×)")
 
 
 def test_duplicate_names_in_a_parquet_file(tmp_path: Path) -> None:
     path = tmp_path / "dup.parquet"
     pq.write_table(_dup_arrow(), path)
-    message = _error(run_checks(str(path), [mg.NullRate(column="a")]), "SourceError", str(path), "'a' (2×)")
+    message = _error(run_checks(str(path), [mg.NullRate(column="a")]), "SpecError", str(path), "'a' (2×)")
     assert "'a_1'" not in message.split("used more than once")[1].split(".")[0]  # a_1 is a real, single column
-    _error(mg.Guard("g", default_suite=True).run(str(path)), "SourceError", "'a' (2×)")
+    _error(mg.Guard("g", default_suite=True).run(str(path)), "SpecError", "'a' (2×)")
 
 
 def test_duplicate_names_in_one_file_of_a_directory(tmp_path: Path) -> None:
     pq.write_table(pa.table({"a": [1], "b": [2]}), tmp_path / "1.parquet")
     pq.write_table(pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["b", "b"]), tmp_path / "2.parquet")
-    _error(run_checks(str(tmp_path), [mg.RowCount()]), "SourceError", "2.parquet", "'b' (2×)")
-    _error(run_checks(str(tmp_path / "*.parquet"), [mg.RowCount()]), "SourceError", "2.parquet", "'b' (2×)")
+    _error(run_checks(str(tmp_path), [mg.RowCount()]), "SpecError", "2.parquet", "'b' (2×)")
+    _error(run_checks(str(tmp_path / "*.parquet"), [mg.RowCount()]), "SpecError", "2.parquet", "'b' (2×)")
 
 
 def test_duplicate_names_in_a_csv_header(tmp_path: Path) -> None:
     path = tmp_path / "dup.csv"
     path.write_text("id,score,score\n1,0.5,0.7\n2,0.1,0.2\n")
-    _error(run_checks(str(path), [mg.RowCount()]), "SourceError", "dup.csv", "'score' (2×)")
+    _error(run_checks(str(path), [mg.RowCount()]), "SpecError", "dup.csv", "'score' (2×)")
     semi = tmp_path / "semi.csv"
     semi.write_text('"x";"y";"x"\n1;2;3\n')
-    _error(run_checks(str(semi), [mg.RowCount()]), "SourceError", "'x' (2×)")
+    _error(run_checks(str(semi), [mg.RowCount()]), "SpecError", "\'x\' (2×)")
 
 
 def test_names_that_only_look_alike_are_read(tmp_path: Path) -> None:
