@@ -145,11 +145,11 @@ def _top_level(nodes: list[tuple[str, int]]) -> list[str]:
 def _csv_header(con: duckdb.DuckDBPyConnection, path: str) -> list[str]:
     """The raw header of a CSV file, split the way DuckDB's sniffer says the file is written."""
     try:
-        delim, quote, skip, header = con.execute(
-            "SELECT Delimiter, Quote, SkipRows, HasHeader FROM sniff_csv(?)", [glob_escape(path)]).fetchone() or \
-            (",", '"', 0, False)
+        rows = con.execute("SELECT Delimiter, Quote, SkipRows, HasHeader FROM sniff_csv(?)",
+                           [glob_escape(path)]).fetchall()
     except duckdb.Error:
         return []  # unreadable: the read itself reports it
+    delim, quote, skip, header = rows[0] if rows else (",", '"', 0, False)
     if not header or len(delim) != 1:
         return []
     opener = gzip.open if path.lower().endswith(".gz") else open

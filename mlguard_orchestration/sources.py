@@ -309,7 +309,8 @@ class Engine:
             return self._aggregate(table, exprs, list(exprs), source, derived or {})
         values: dict[str, Any] = {}
         for group in groups:
-            with self._columns(table, group.columns) as narrow:
+            with self._columns(table, group.columns) as narrow, \
+                    self._one_thread(len(group.columns) > _wide.ONE_THREAD_COLUMNS):
                 source = narrow if limit is None else f"(SELECT * FROM {narrow} LIMIT {int(limit)})"
                 derived_here = {name: (derived or {})[name] for name in group.derived}
                 values.update(self._aggregate(table, exprs, group.keys, source, derived_here))
@@ -328,6 +329,19 @@ class Engine:
             source = f"(SELECT *, {extra} FROM {source}) AS {ident('scan')}"
         row = self.sql(f"SELECT {select} FROM {source}", table=table)[0]
         return dict(zip(keys, row))
+
+    @contextmanager
+    def _one_thread(self, on: bool) -> Iterator[None]:
+        """Run the statements inside on one thread when `on`: each thread decodes a row group of every column a
+        statement reads, so a statement over thousands of columns (a row hash) holds that much per thread."""
+        if not on:
+            yield
+            return
+        self.con.execute("SET threads = 1")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET threads = {int(self.threads)}" if self.threads else "RESET threads")
 
     @contextmanager
     def _columns(self, table: Table, columns: list[str]) -> Iterator[str]:

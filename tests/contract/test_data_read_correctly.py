@@ -159,6 +159,9 @@ def test_duplicate_names_in_a_csv_header(tmp_path: Path) -> None:
     path = tmp_path / "dup.csv"
     path.write_text("id,score,score\n1,0.5,0.7\n2,0.1,0.2\n")
     _error(run_checks(str(path), [mg.RowCount()]), "SpecError", "dup.csv", "'score' (2×)")
+    bracket = tmp_path / "dup[1].csv"
+    bracket.write_text("a,a\n1,2\n")
+    _error(run_checks(str(bracket), [mg.RowCount()]), "SpecError", "dup[1].csv", "'a' (2×)")
     semi = tmp_path / "semi.csv"
     semi.write_text('"x";"y";"x"\n1;2;3\n')
     _error(run_checks(str(semi), [mg.RowCount()]), "SpecError", "\'x\' (2×)")

@@ -31,7 +31,7 @@ from mlguard_orchestration.report import (
     TableSummary,
 )
 
-PROPERTY = settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,
+PROPERTY = settings(max_examples=20, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,
                                                                            HealthCheck.data_too_large])
 # The characters that cost the most bytes once JSON-escaped, and some that break naive code.
 NASTY = ["😀", "𝔘", "ü", "字", "\u2028", "\x00", "\x1f", '"', "\\", "\n", "\ud7ff", "a", " ", "'", "<", "&", "*", "`"]

@@ -21,6 +21,7 @@ import pytest
 
 import mlguard_orchestration as mg
 from mlguard_orchestration import _wide
+from mlguard_orchestration._sql import ident
 from mlguard_orchestration.sources import Engine
 from tests._data import assert_quiet
 
@@ -198,3 +199,25 @@ def test_two_thousand_columns_in_one_aggregate(kind: str, tmp_path: Path) -> Non
         col = table.column(c).to_pylist()
         assert (values[f"{c}:min"], values[f"{c}:max"]) == (min(col), max(col)), c
         assert 100 * j <= values[f"{c}:min"] <= values[f"{c}:max"] < 100 * j + 10
+
+
+@pytest.mark.parametrize("threads", [None, 2])
+def test_a_statement_over_hundreds_of_columns_runs_on_one_thread_and_restores_the_setting(
+        threads: int | None) -> None:
+    """A row hash over every column of a 300-column table: a duplicated row is counted, and the engine's
+    thread setting is what it was before (one thread only for that statement, to bound its memory)."""
+    df = wide_frame(300, 40, seed=5)
+    doubled = pd.concat([df, df.iloc[:3]], ignore_index=True)
+    with Engine(threads=threads) as engine:
+        before = engine.con.execute("SELECT current_setting('threads')").fetchall()
+        table = engine.add("t", doubled)
+        from mlguard_orchestration.sources import Subquery
+
+        cols = ", ".join(ident(c) for c in df.columns)
+        rows = engine.aggregate(table, {"rows": "count(*)", "distinct": Subquery(
+            f"SELECT count(*) FROM (SELECT hash({cols}) AS h FROM {{table}} GROUP BY h)")})
+        after = engine.con.execute("SELECT current_setting('threads')").fetchall()
+    assert rows == {"rows": 43, "distinct": 40}
+    assert after == before
+    report = mg.Guard("g", [mg.DuplicateRows()], threads=threads).run(doubled)
+    assert report.status == "fail" and report.findings[0].message.startswith("3 of 43 rows")
