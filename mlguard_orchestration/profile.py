@@ -277,10 +277,10 @@ def plan_profile(engine: Engine, table: Table, reference: TableProfile | None = 
             return out
 
         cols = list(dict.fromkeys(unknown + head_edges))
-        exprs = [e for c in cols for e in stats(c)]
-        head = f"(SELECT * FROM {table.ref} LIMIT {HEAD_ROWS})"
-        row = iter(engine.sql(f"SELECT {', '.join(exprs)} FROM {head}", table=table)[0])
+        sel = {f"{i}:{c}": e for c in cols for i, e in enumerate(stats(c))}
+        head = engine.aggregate(table, sel, limit=HEAD_ROWS)
         for name in cols:
+            row = iter(head[f"{i}:{name}"] for i in range(len(stats(name))))
             if name in unknown:
                 nonnull, distinct, mean, as_time = next(row), next(row), next(row), next(row)
                 kind = table.columns[name].kind
