@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlguard_orchestration.catalogue import CATALOGUE
 from mlguard_orchestration.fingerprint import Change, Fingerprint
+from mlguard_orchestration.history import SinceLastRun
 
 Status = Literal["pass", "warn", "fail", "error"]
 Severity = Literal["warn", "fail"]
@@ -121,7 +122,8 @@ class Report(BaseModel):
     """The outcome of one guard run.
 
     `fingerprint` is what the run ran on; `changes`, on a failed run with a store, what differs from the
-    guard's last passing run, most likely explanation first."""
+    guard's last passing run, most likely explanation first; `since_last_run`, with a store, which findings are
+    new, resolved and persisting against the guard's previous run."""
 
     schema_version: int = 1
     guard: str
@@ -137,6 +139,7 @@ class Report(BaseModel):
     model: ModelSummary | None = None
     fingerprint: Fingerprint | None = None
     changes: list[Change] = Field(default_factory=list)
+    since_last_run: SinceLastRun | None = None
 
     @field_validator("findings")
     @classmethod
@@ -211,6 +214,8 @@ class Report(BaseModel):
         data["notes"] = [n[:500] for n in data["notes"][:20]]
         data["context"] = {str(k)[:100]: str(v)[:500] for k, v in list(data["context"].items())[:20]}
         data["changes"] = [_clip(c, 300, 20) for c in data["changes"][:20]]
+        if self.since_last_run is not None:
+            data["since_last_run"] = self.since_last_run.bounded(5, 120)
         if data.get("fingerprint"):  # schemas of wide inputs are the bulk: keep counts and digests
             fp = data["fingerprint"]
             fp["packages"] = dict(list(fp["packages"].items())[:30])
@@ -246,6 +251,12 @@ class Report(BaseModel):
 
     def to_json(self, compact: bool = True) -> str:
         return json.dumps(self.compact() if compact else self.model_dump(mode="json"), indent=2)
+
+    def to_html(self) -> str:
+        """The report as one self-contained HTML page with pictures (see `mlguard_orchestration.html`)."""
+        from mlguard_orchestration.html import to_html
+
+        return to_html(self)
 
 
 def finding_rank(f: Finding) -> tuple[int, float]:
