@@ -252,11 +252,12 @@ class Report(BaseModel):
     def to_json(self, compact: bool = True) -> str:
         return json.dumps(self.compact() if compact else self.model_dump(mode="json"), indent=2)
 
-    def to_html(self) -> str:
-        """The report as one self-contained HTML page with pictures (see `mlguard_orchestration.html`)."""
+    def to_html(self, runs: list[tuple[str, str, str]] | None = None) -> str:
+        """The report as one self-contained HTML page with pictures (see `mlguard_orchestration.html`);
+        `runs` lists (task, status, headline) of every guard of a pipeline run above it."""
         from mlguard_orchestration.html import to_html
 
-        return to_html(self)
+        return to_html(self, runs=runs)
 
 
 def finding_rank(f: Finding) -> tuple[int, float]:

@@ -29,7 +29,7 @@ CSS = """
 *{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
 color:#212529;background:#fff}main{max-width:60rem;margin:0 auto;padding:12px}h1{font-size:1.3rem;margin:.2rem 0}
 h2{font-size:1.1rem;margin:1.4rem 0 .4rem;border-bottom:1px solid var(--line)}h3{font-size:1rem;margin:.2rem 0}
-.badge{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:700;letter-spacing:.05em}
+.badge{display:inline-block;white-space:nowrap;padding:2px 10px;border-radius:4px;color:#fff;font-weight:700;letter-spacing:.05em}
 .fail,.error{background:var(--fail)}.warn{background:var(--warn)}.pass{background:var(--pass)}
 .meta{color:var(--muted);font-size:.9rem}.cause{border-left:4px solid var(--fail);background:var(--bg);
 padding:8px 12px;margin:8px 0}.cause.warn{border-color:var(--warn)}.finding{border:1px solid var(--line);
@@ -41,13 +41,29 @@ td,th{border-top:1px solid var(--line);padding:3px 6px;text-align:left;vertical-
 """
 
 
-def to_html(report: Report, max_bytes: int = MAX_PAGE_BYTES) -> str:
-    """`report` as one HTML page of at most `max_bytes` bytes (UTF-8)."""
+Row = tuple[str, str, str]  # (task or guard, status, headline)
+
+
+def to_html(report: Report, max_bytes: int = MAX_PAGE_BYTES, runs: list[Row] | None = None) -> str:
+    """`report` as one HTML page of at most `max_bytes` bytes (UTF-8). `runs`, for a page about a whole
+    pipeline run, lists every guard of the run above the report (the worst one's, typically)."""
+    head = _runs(runs[:100]) if runs else ""
     for drawn, listed in _LEVELS:
-        page = _page(report, drawn, listed)
+        page = _page(report, drawn, listed, head=head)
         if len(page.encode()) <= max_bytes:
             return page
     return _page(report, 0, 0, minimal=True)
+
+
+def _runs(rows: list[Row]) -> str:
+    body = "".join(f'<tr><td><code>{_t(name, 100)}</code></td><td><span class="badge {_status(status)}">'
+                   f"{_LABEL[_status(status)]}</span></td><td>{_t(line, 300)}</td></tr>" for name, status, line in rows)
+    return (f"<h2>Guards in this run ({len(rows)})</h2><table><tr><th>task</th><th>verdict</th><th>headline</th>"
+            f"</tr>{body}</table><h2>The worst report</h2>")
+
+
+def _status(status: str) -> str:
+    return status if status in _LABEL else "error"
 
 
 def _t(value: Any, limit: int) -> str:
@@ -56,10 +72,10 @@ def _t(value: Any, limit: int) -> str:
     return escape(s if len(s) <= limit else s[: limit - 1] + "…")
 
 
-def _page(report: Report, drawn: int, listed: int, minimal: bool = False) -> str:
+def _page(report: Report, drawn: int, listed: int, minimal: bool = False, head: str = "") -> str:
     status = report.status
     title = f"{_LABEL[status]} · {_t(report.guard, 80)}"
-    body = [(f'<header><span class="badge {status}">{_LABEL[status]}</span> '
+    body = [head, (f'<header><span class="badge {status}">{_LABEL[status]}</span> '
             f"<h1>guard <code>{_t(report.guard, 120)}</code></h1>"),
             f'<p class="meta">{report.checks_run} checks, {len(report.findings)} finding(s), '
             f"{report.duration_s:.2f} s, started {report.started_at:%Y-%m-%d %H:%M:%S} UTC"

@@ -40,6 +40,6 @@ def guard_data(tables: Mapping[str, Any] | Any, spec: str | None = None, checks:
         error = exc if isinstance(exc, MlguardError) else SpecError(f"invalid guard settings: {exc}")
         report = Report(guard=name or task_name, status="error", error=GuardErrorInfo.of(error),
                         context=run_context())
-    else:
-        report = guard.run(tables_of(tables, "data"), logical_date=logical_date(), context=run_context())
-    return publish(report).compact()
+        return publish(report).compact()
+    report = guard.run(tables_of(tables, "data"), logical_date=logical_date(), context=run_context())
+    return publish(report, guard.store).compact()
