@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+pytestmark = pytest.mark.timeout(900)  # the fixtures start real servers and processes on a busy machine
 SCRIPT = textwrap.dedent('''
     import sys
     from pathlib import Path

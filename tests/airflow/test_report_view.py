@@ -31,6 +31,7 @@ from tests._airflow_server import ApiServer, api_server
 from tests.airflow.conftest import register, states, xcom_report
 
 BIG_COLUMNS = 300
+pytestmark = pytest.mark.timeout(900)  # the fixtures start real servers and processes on a busy machine
 
 
 def _xcom(dag_run: Any, task_id: str, key: str) -> Any:

@@ -115,6 +115,7 @@ def test_one_failed_guard_event_per_bad_run_and_none_for_the_clean_one(runs: dic
         assert any(r.id.startswith("prefect.task-run.") for r in event.related)
 
 
+@pytest.mark.timeout(900)  # its own ephemeral Prefect server, twice, on a busy machine
 def test_the_flow_module_exits_non_zero_when_the_flow_fails(tmp_path: Path) -> None:
     """`python -m dags_examples.churn_flow <bug>` on its own ephemeral Prefect server: a shell or CI step can
     tell a stopped pipeline from a finished one."""
