@@ -73,15 +73,18 @@ def publish(report: Report, context: Any, log: logging.Logger | Any,
             store: ProfileStore | str | None = None) -> Report:
     """Push the compact report to XCom (and the full one to `store` when larger), log it once, put the summary
     on the task's asset events, and end the task the way its status says."""
-    ti = context["ti"]
-    kept, note = keep_full_report(report, store_of(store), run_key(context))
+    ti, where = context["ti"], store_of(store)
+    kept, note = keep_full_report(report, where, run_key(context))
     if note is not None:
         report = report.model_copy(update={"notes": [*report.notes, note]})
     ti.xcom_push(key=XCOM_KEY, value=report.compact())
-    if kept is not None:
-        ti.xcom_push(key=XCOM_FULL_KEY, value={"store": store_of(store).root, "path": kept})  # type: ignore[union-attr]
+    if kept is not None and where is not None:
+        ti.xcom_push(key=XCOM_FULL_KEY, value={"store": where.root, "path": kept})
     if report.passed:
-        _annotate_outlets(report, context, kept)
+        try:
+            _annotate_outlets(report, context, kept)
+        except Exception as exc:  # noqa: BLE001 (observability never fails the task)
+            log.warning("mlguard could not put the guard's summary on the asset events: %s", exc)
     (log.info if report.passed else log.error)("%s", log_text(report, kept))
     if report.status == "fail":
         raise GuardCheckFailed(report)

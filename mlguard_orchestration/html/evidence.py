@@ -108,6 +108,17 @@ def _slices(f: Finding, ev: Mapping[str, Any]) -> list[str]:
     return [pic] if pic else []
 
 
+def _target_leak(f: Finding, ev: Mapping[str, Any]) -> list[str]:
+    """How well each feature alone predicts the label: the leaking ones against the strongest honest ones."""
+    key = {"AUC": "auc", "R²": "r2", "accuracy": "accuracy"}.get(str(ev.get("metric")), "auc")
+    leaky = ev.get("leaky") if isinstance(ev.get("leaky"), Mapping) else {}
+    others = ev.get("strongest_other_features") if isinstance(ev.get("strongest_other_features"), Mapping) else {}
+    rows = [(k, v.get(key)) for k, v in list(leaky.items())[:8] if isinstance(v, Mapping)]
+    rows += list(others.items())[:5]
+    pic = svg.bars(rows, f"{ev.get('metric', 'score')} of each feature alone", highlight=_n(f.threshold))
+    return [pic] if pic else []
+
+
 def _generic(f: Finding, ev: Mapping[str, Any]) -> list[str]:
     """Histories as lines, named numbers (per layer, per parameter) as bars, else the value and its limit."""
     out: list[str] = []
@@ -151,6 +162,7 @@ DRAWERS: dict[str, Drawer] = {
     "leakage.group_overlap": _split("test_groups", "shared_groups", "test groups also in train",
                                     "test groups only in test", "test groups by whether train has them"),
     "gate.slice": _slices,
+    "leakage.target": _target_leak,
 }
 
 
