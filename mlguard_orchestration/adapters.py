@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -134,6 +135,11 @@ def keep_page(report: Report, store: ProfileStore | None, run: str) -> tuple[str
         return store.save_report(report.guard, run, report.to_html().encode(), "html"), None
     except (MlguardError, OSError) as exc:
         return None, f"the report page could not be written to {store.root!r}: {exc}"
+
+
+def page_url(where: str) -> str:
+    """A link a browser can follow to a page kept in the store: file:// for a local path, else the URL."""
+    return where if "://" in where else Path(where).resolve().as_uri()
 
 
 def summary(report: Report, kept: str | None = None) -> dict[str, Any]:

@@ -2,9 +2,12 @@
 order — verdict, top cause, what is new, what changed, then the findings — with each finding as a paragraph,
 never a table cell, so a long message or cause is wrapped, not cut. Bounded like the page: at most
 `max_findings` findings and each text cut at a stated length, with a link to the full page when there is one.
+`findings_table` gives the same findings as rows, for a viewer's table (Prefect's table artifact).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from mlguard_orchestration.report import Finding, Report
 
@@ -57,3 +60,15 @@ def _finding(i: int, f: Finding) -> list[str]:
         c = f.causes[0]
         lines.append(f"   - likely cause ({c.confidence:.0%}): {_md(c.summary, 500)}; next: {_md(c.next_check, 300)}")
     return [*lines, ""]
+
+
+def findings_table(report: Report) -> list[dict[str, Any]]:
+    """One row per finding, worst first, with its most likely cause: the table artifact."""
+    rows = []
+    for f in report.findings:
+        cause = f.causes[0] if f.causes else None
+        rows.append({"severity": f.severity, "code": f.code, "table": f.table or "", "columns": ", ".join(f.columns),
+                     "message": f.message, "likely_cause": cause.summary if cause else "",
+                     "cause_code": cause.code if cause else "",
+                     "confidence": round(cause.confidence, 2) if cause else None})
+    return rows

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 from typing import Any
 
-from mlguard_orchestration.adapters import keep_full_report, keep_page, log_text, store_of
+from mlguard_orchestration.adapters import keep_full_report, keep_page, log_text, page_url, store_of
 from mlguard_orchestration.errors import GuardFailed, SourceError, SpecError
-from mlguard_orchestration.html.markdown import to_markdown
+from mlguard_orchestration.html.markdown import findings_table, to_markdown
 from mlguard_orchestration.report import Report
 from mlguard_orchestration.store import ProfileStore
 
@@ -85,18 +84,6 @@ def artifact_key(guard: str) -> str:
     return "mlguard-" + (re.sub(r"[^a-z0-9]+", "-", guard.lower()).strip("-") or "guard")
 
 
-def findings_table(report: Report) -> list[dict[str, Any]]:
-    """One row per finding, worst first, with its most likely cause: the table artifact."""
-    rows = []
-    for f in report.findings:
-        cause = f.causes[0] if f.causes else None
-        rows.append({"severity": f.severity, "code": f.code, "table": f.table or "", "columns": ", ".join(f.columns),
-                     "message": f.message, "likely_cause": cause.summary if cause else "",
-                     "cause_code": cause.code if cause else "",
-                     "confidence": round(cause.confidence, 2) if cause else None})
-    return rows
-
-
 def run_context() -> dict[str, str]:
     """Where the guard ran, for the report (the notifiers' `where` keys): flow, flow run, task, task run, attempt."""
     from prefect.context import FlowRunContext, TaskRunContext
@@ -143,11 +130,6 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return get_run_logger()
     except MissingContextError:  # called outside a run (a plain function call): still log somewhere
         return get_logger("mlguard")
-
-
-def page_url(where: str) -> str:
-    """A link a browser can follow to a page kept in the store: file:// for a local path, else the URL."""
-    return where if "://" in where else Path(where).resolve().as_uri()
 
 
 def _observe(report: Report, log: Any, page: str | None) -> None:
