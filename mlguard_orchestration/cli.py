@@ -1,4 +1,4 @@
-"""`mlguard profile | check | accept | explain` — the guards from a terminal or any scheduler's shell step.
+"""`mlguard profile | check | accept | report | explain` — the guards from a terminal or any scheduler's shell step.
 
 Exit codes of `check`: 0 pass or warn, 1 a check failed, 2 the guard itself could not run (bad spec,
 unreadable data). Scripts can rely on them.
@@ -148,6 +148,28 @@ def accept(
 
 
 @app.command()
+def report(
+    run: Annotated[Path, typer.Argument(metavar="RUN.json", help="A JSON report (mlguard check --report/--json, "
+                                                                 "or XCom's mlguard_report).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the HTML page.")],
+) -> None:
+    """Render a JSON report as one self-contained HTML page with pictures (no JavaScript, bounded in size)."""
+    from mlguard_orchestration.report import Report
+
+    try:
+        parsed = Report.model_validate_json(run.read_bytes())
+    except OSError as exc:
+        errors.print(f"[red]error:[/red] cannot read {str(run)!r}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        errors.print(f"[red]error:[/red] {str(run)!r} is not an mlguard report: {str(exc).splitlines()[0]}")
+        raise typer.Exit(2) from None
+    page = parsed.to_html()
+    _write(output, page, "-o/--output")
+    console.print(f"{parsed.status.upper()} guard {parsed.guard!r}: {len(page.encode()):,} bytes → {output}")
+
+
+@app.command()
 def explain(
     code: Annotated[str | None, typer.Argument(help="A diagnostic code, e.g. join.fan_out.")] = None,
     list_all: Annotated[bool, typer.Option("--list", help="List every code.")] = False,
@@ -180,7 +202,7 @@ def explain(
 def _write(path: Path, text: str, option: str) -> None:
     """Write an output file; a path that cannot be written is the guard's own error (exit 2), never exit 1."""
     try:
-        path.write_text(text)
+        path.write_text(text, encoding="utf-8")
     except OSError as exc:
         errors.print(f"[red]error:[/red] cannot write {option} {str(path)!r}: {exc.strerror or exc}")
         raise typer.Exit(2) from None

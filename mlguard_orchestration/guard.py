@@ -83,6 +83,7 @@ class Guard:
         self.threads = threads
         self.packages = tuple(packages)
         self.code_path = code_path
+        self.last_profiles: dict[str, TableProfile] = {}  # what the last run measured (lineage facets read it)
 
     @classmethod
     def from_spec(cls, spec: GuardSpec | str | os.PathLike[str] | Mapping[str, Any], **overrides: Any) -> Guard:
@@ -166,6 +167,7 @@ class Guard:
         )
         if promote and self.store is not None and report.status != "error":
             report = report.model_copy(update={"notes": report.notes + self._keep(report, profiles)})
+        self.last_profiles = profiles
         fingerprint = collect(packages=self.packages, code_path=self.code_path, inputs=inputs)
         return record_run(report, self.store, fingerprint, user_packages=self.packages, promote=promote)
 

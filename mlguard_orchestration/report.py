@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from mlguard_orchestration._json import clip_text, cut, json_size, shrink
 from mlguard_orchestration.catalogue import require
 from mlguard_orchestration.fingerprint import Change, Fingerprint
+from mlguard_orchestration.history import SinceLastRun
 
 Status = Literal["pass", "warn", "fail", "error"]
 Severity = Literal["warn", "fail"]
@@ -129,7 +130,8 @@ class Report(BaseModel):
     """The outcome of one guard run.
 
     `fingerprint` is what the run ran on; `changes`, on a failed run with a store, what differs from the
-    guard's last passing run, most likely explanation first."""
+    guard's last passing run, most likely explanation first; `since_last_run`, with a store, which findings are
+    new, resolved and persisting against the guard's previous run."""
 
     schema_version: int = 1
     guard: str
@@ -145,6 +147,7 @@ class Report(BaseModel):
     model: ModelSummary | None = None
     fingerprint: Fingerprint | None = None
     changes: list[Change] = Field(default_factory=list)
+    since_last_run: SinceLastRun | None = None
 
     @field_validator("findings")
     @classmethod
@@ -228,6 +231,8 @@ class Report(BaseModel):
         data["context"] = shrink(data["context"], max_bytes // 16) or {}
         data["tables"] = shrink(data["tables"], max_bytes // 16) or {}
         data["changes"] = shrink([cut(c, 1_200, 20) for c in data["changes"][:20]], max_bytes // 6) or []
+        if self.since_last_run is not None:
+            data["since_last_run"] = self.since_last_run.bounded(5, 120)
         if data.get("fingerprint"):  # schemas of wide inputs are the bulk: keep counts and digests
             fp = data["fingerprint"]
             fp["packages"] = dict(list(fp["packages"].items())[:30])
@@ -270,6 +275,13 @@ class Report(BaseModel):
 
     def to_json(self, compact: bool = True) -> str:
         return json.dumps(self.compact() if compact else self.model_dump(mode="json"), indent=2)
+
+    def to_html(self, runs: list[tuple[str, str, str]] | None = None) -> str:
+        """The report as one self-contained HTML page with pictures (see `mlguard_orchestration.html`);
+        `runs` lists (task, status, headline) of every guard of a pipeline run above it."""
+        from mlguard_orchestration.html import to_html
+
+        return to_html(self, runs=runs)
 
 
 def finding_rank(f: Finding) -> tuple[int, float]:

@@ -6,6 +6,8 @@ good run fingerprint and each registered model's champion record.
     <root>/<guard>/_meta/candidates/<table>.json the last failed run's profile, for `accept`
     <root>/<guard>/_meta/accepted.jsonl          who accepted which reviewed change, when and why
     <root>/<guard>/_meta/last_good.json          the fingerprint of the guard's last passing run
+    <root>/<guard>/_meta/last_run.json           the findings of the guard's previous run (what's new)
+    <root>/<guard>/_reports/<run>.json|.html     full reports too big for XCom, and report pages
     <root>/_champions/<model>/champion.json      the registered model's metrics and evaluation-data identity
 
 Local directory by default, any fsspec URL (s3://, gs://, memory://, …) otherwise. A reference is replaced
@@ -20,6 +22,7 @@ can collide with another.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -38,12 +41,15 @@ from mlguard_orchestration.profile import TableProfile
 
 if TYPE_CHECKING:
     from mlguard_orchestration.fingerprint import Fingerprint
+    from mlguard_orchestration.history import RunRecord
     from mlguard_orchestration.report import Champion
 
     M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_STORE = ".mlguard/profiles"
 _SAFE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+REPORT_KINDS = ("json", "html")
 log = logging.getLogger("mlguard_orchestration")
 
 
@@ -203,6 +209,47 @@ class ProfileStore:
     def save_last_good(self, guard: str, fingerprint: Fingerprint) -> None:
         self._write(self._last_good_path(guard), fingerprint.model_dump_json(indent=1).encode())
 
+    def load_last_run(self, guard: str) -> RunRecord | None:
+        """The findings of the guard's previous run (any status but error), or None before its first."""
+        from mlguard_orchestration.history import RunRecord
+
+        return self._read(self._meta(guard, "last_run.json"), RunRecord, ("previous run", "run record"),
+                          "Delete it: the next run writes a new one.")
+
+    def save_last_run(self, guard: str, record: RunRecord) -> None:
+        self._write(self._meta(guard, "last_run.json"), record.model_dump_json().encode())
+
+    def save_report(self, guard: str, run: str, data: bytes, kind: str = "json") -> str:
+        """Keep a run's full report (`json`) or its page (`html`) under the guard; returns where it went, as a
+        path or URL the same store can read back (`read_report`). `run` is any text naming the run (an
+        orchestrator's dag/run/task ids): it is made a safe file name, with a hash so names never collide."""
+        if kind not in REPORT_KINDS:
+            raise SpecError(f"report kind must be one of {REPORT_KINDS}, got {kind!r}.")
+        _check_key(guard, "guard name")
+        name = _UNSAFE.sub("_", run).strip("._")[:120] or "run"
+        digest = hashlib.sha256(run.encode()).hexdigest()[:12]
+        path = f"{self._base.rstrip('/')}/{guard}/_reports/{name}-{digest}.{kind}"
+        self._write(path, data)
+        return path if isinstance(self.fs, LocalFileSystem) else self.fs.unstrip_protocol(path)
+
+    def read_report(self, where: str, max_bytes: int = 64 * 2**20) -> bytes:
+        """A report kept by `save_report`, by the path it returned. Only this store's `_reports/` folders are
+        read (a pointer comes from XCom or an artifact: it must not open any other file)."""
+        _, path = fsspec.core.url_to_fs(where)
+        base = self._base.rstrip("/") + "/"
+        parts = path[len(base):].split("/") if path.startswith(base) else []
+        if (len(parts) != 3 or parts[1] != "_reports" or ".." in parts or not _SAFE.match(parts[0])
+                or not _SAFE.match(parts[2]) or parts[2].rsplit(".", 1)[-1] not in REPORT_KINDS):
+            raise SpecError(f"{where!r} is not a report of store {self.root!r}.")
+        try:
+            with self.fs.open(path, "rb") as fh:
+                data = fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise SourceError(f"cannot read report {where!r} from {self.root!r}: {exc}") from exc
+        if len(data) > max_bytes:
+            raise SourceError(f"report {where!r} is larger than {max_bytes} bytes.")
+        return data
+
     def load_champion(self, model: str) -> Champion | None:
         """The registered champion of `model`, or None when none was registered yet."""
         from mlguard_orchestration.report import Champion
@@ -216,8 +263,11 @@ class ProfileStore:
     # -- documents --
 
     def _last_good_path(self, guard: str) -> str:
+        return self._meta(guard, "last_good.json")
+
+    def _meta(self, guard: str, name: str) -> str:
         _check_key(guard, "guard name")
-        return f"{self._base.rstrip('/')}/{guard}/_meta/last_good.json"
+        return f"{self._base.rstrip('/')}/{guard}/_meta/{name}"
 
     def _champion_path(self, model: str) -> str:
         _check_key(model, "model name")

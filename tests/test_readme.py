@@ -171,6 +171,10 @@ AROUND: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {'.sa
 ELSEWHERE: dict[str, str] = {
     "make demo    #": "test_the_first_block_sets_up_and_runs_the_demo",
     "configure:success →": "test_the_first_block_sets_up_and_runs_the_demo",
+    # long-running servers on fixed ports: a real api-server serves the report view to Chromium in
+    # tests/airflow/test_report_view.py; the flow module's exit codes run in tests/prefect/test_example_flow.py
+    "airflow api-server --port 8080": "tests/airflow/test_report_view.py",
+    "prefect server start --port 4200": "tests/prefect/test_example_flow.py",
 }
 
 

@@ -18,10 +18,11 @@ from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_d
 
 from mlguard_orchestration.adapters import GuardSettings, tables_of
 from mlguard_orchestration.airflow._report import dag_file, logical_date, publish, run_context
+from mlguard_orchestration.airflow.lineage import GuardLineage
 from mlguard_orchestration.airflow.operators import default_store
 
 
-class _GuardedPythonOperator(DecoratedOperator, PythonOperator):
+class _GuardedPythonOperator(GuardLineage, DecoratedOperator, PythonOperator):
     template_fields: Sequence[str] = (*PythonOperator.template_fields, "spec", "store", "reference")
     custom_operator_name: ClassVar[str] = "@task.mlguard"
 
@@ -45,9 +46,10 @@ class _GuardedPythonOperator(DecoratedOperator, PythonOperator):
                                                      "reference": self.reference})
         guard = rendered.build(self.task_id, default_store())
         guard.code_path = dag_file(context)
-        report = guard.run(tables_of(result, self.table), logical_date=logical_date(context),
-                           context=run_context(context))
-        publish(report, context, self.log)
+        report = self.judged = guard.run(tables_of(result, self.table), logical_date=logical_date(context),
+                                         context=run_context(context))
+        self.profiles = guard.last_profiles
+        publish(report, context, self.log, guard.store)
         return result
 
 

@@ -15,6 +15,7 @@ from airflow.sdk import BaseOperator
 from mlguard_orchestration.adapters import GuardSettings
 from mlguard_orchestration.airflow._report import dag_file, logical_date, publish, run_context
 from mlguard_orchestration.airflow._sources import resolve_tables
+from mlguard_orchestration.airflow.lineage import GuardLineage
 from mlguard_orchestration.checks import (
     AnyCheck,
     Drift,
@@ -41,7 +42,7 @@ def default_store() -> str:
     return os.environ.get("MLGUARD_STORE") or os.path.join(home, "mlguard", "profiles")
 
 
-class DataGuardOperator(BaseOperator):
+class DataGuardOperator(GuardLineage, BaseOperator):
     """Run a guard — checks and/or a spec file, optionally against reference profiles — over `tables`.
 
     :param tables: {table name: source}; a single source means the table "data". Templated.
@@ -96,10 +97,11 @@ class DataGuardOperator(BaseOperator):
             guard.code_path = dag_file(context)
             data = resolve_tables(self.tables, context)
         except MlguardError as exc:  # the guard cannot even start: still a report, never a bare traceback
-            report = Report.of_error(self.guard_name or self.task_id, exc, run_context(context))
-        else:
-            report = guard.run(data, logical_date=logical_date(context), context=run_context(context))
-        return publish(report, context, self.log).compact()
+            self.judged = Report.of_error(self.guard_name or self.task_id, exc, run_context(context))
+            return publish(self.judged, context, self.log).compact()
+        self.judged = guard.run(data, logical_date=logical_date(context), context=run_context(context))
+        self.profiles = guard.last_profiles
+        return publish(self.judged, context, self.log, guard.store).compact()
 
 
 class SchemaGuardOperator(DataGuardOperator):

@@ -22,6 +22,7 @@ from mlguard_orchestration.report import Cause, Finding, Severity
 from mlguard_orchestration.sources import NUMERIC_KINDS
 
 MIN_BIN_COUNT = 10  # values a bin must expect on the smaller side before PSI is computed on it
+EVIDENCE_BINS = 24  # at most this many bins go into a finding's evidence (the report page draws them)
 
 
 class Drift(ReferenceCheck):
@@ -262,9 +263,27 @@ def _g(x: float | None) -> str:
 
 def _quantile_evidence(batch: ColumnProfile, ref: ColumnProfile) -> dict[str, Any]:
     pick = [1, 5, 10, 15, 19]  # p5, p25, p50, p75, p95
-    return {"quantiles": {f"p{round(QUANTILE_LEVELS[i] * 100)}": [_r(batch.quantiles, i), _r(ref.quantiles, i)]
-                          for i in pick}, "columns_of_pairs": ["batch", "reference"],
-            "mean": [batch.mean, ref.mean]}
+    out: dict[str, Any] = {
+        "quantiles": {f"p{round(QUANTILE_LEVELS[i] * 100)}": [_r(batch.quantiles, i), _r(ref.quantiles, i)]
+                      for i in pick}, "columns_of_pairs": ["batch", "reference"], "mean": [batch.mean, ref.mean]}
+    if batch.bins is not None and ref.bins is not None and batch.bins.edges == ref.bins.edges:
+        out["bins"] = bins_evidence(ref.bins.edges, batch.bins.counts, ref.bins.counts)
+    return out
+
+
+def bins_evidence(edges: list[float], batch: list[int], reference: list[int],
+                  max_bins: int = EVIDENCE_BINS) -> dict[str, Any]:
+    """Both sides' counts on the reference's edges, neighbouring bins merged down to at most `max_bins`, so a
+    person can see the two distributions (the report page draws them) at a bounded size. Bin i holds
+    (edges[i-1], edges[i]]; the first bin everything up to edges[0], the last everything above edges[-1]."""
+    n = len(batch)
+    if n != len(reference) or n != len(edges) + 1:
+        return {}
+    step = max(1, math.ceil(n / max_bins))
+    groups = [range(i, min(i + step, n)) for i in range(0, n, step)]
+    return {"edges": [float(f"{edges[g[-1]]:.6g}") for g in groups[:-1]],
+            "batch": [sum(batch[i] for i in g) for g in groups],
+            "reference": [sum(reference[i] for i in g) for g in groups]}
 
 
 def _r(q: list[float] | None, i: int) -> float | None:

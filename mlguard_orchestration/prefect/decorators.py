@@ -66,7 +66,7 @@ def _task_name(fn: Callable[..., Any]) -> str:
 def _run_guard(settings: GuardSettings, name: str, data: dict[str, Any]) -> None:
     guard = settings.build(name, default_store())
     guard.code_path = flow_file()
-    publish(guard.run(data, logical_date=logical_date(), context=run_context()))
+    publish(guard.run(data, logical_date=logical_date(), context=run_context()), guard.store)
 
 
 def _wrap(fn: F, call: Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Any]) -> F:
@@ -182,10 +182,10 @@ def guard_training(*, config: Mapping[str, Any] | None = None, name: str | None 
             try:
                 result = run(*bound.args, **bound.kwargs, guard=factory)
             except GuardFailed as stopped:  # TrainingStopped: the guard's verdict, with its report
-                publish(stopped.report)
+                publish(stopped.report, default_store())
                 raise  # unreachable: publish raised for a failed report
             if factory.guards:
-                publish(factory.guards[-1].report())
+                publish(factory.guards[-1].report(), default_store())
             return result
         wrapped = _wrap(fn, call)
         wrapped.__signature__ = visible  # type: ignore[attr-defined]
@@ -207,7 +207,7 @@ def guard_gate(*, spec: GateSpec | Mapping[str, Any], store: str | None = None, 
             value = run(*args, **kwargs)
             where = store or default_store()
             report = publish(run_gate(checked, value, store=where, packages=packages, code_path=flow_file(),
-                                      context=run_context()))
+                                      context=run_context()), where)
             if register:
                 register_champion(report, where)
             return report

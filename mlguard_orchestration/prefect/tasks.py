@@ -39,6 +39,6 @@ def guard_data(tables: Mapping[str, Any] | Any, spec: str | None = None, checks:
     except (MlguardError, ValueError) as exc:  # the guard cannot even start: still a report, never a bare traceback
         error = exc if isinstance(exc, MlguardError) else SpecError(f"invalid guard settings: {exc}")
         report = Report.of_error(name or task_name, error, run_context())
-    else:
-        report = guard.run(tables_of(tables, "data"), logical_date=logical_date(), context=run_context())
-    return publish(report).compact()
+        return publish(report).compact()
+    report = guard.run(tables_of(tables, "data"), logical_date=logical_date(), context=run_context())
+    return publish(report, guard.store).compact()
