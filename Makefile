@@ -55,16 +55,16 @@ check-python:
 $(STAMP): $(LOCK) pyproject.toml
 	@$(MAKE) --no-print-directory check-python
 	@if [ ! -x $(VPY) ] || ! $(VPY) $(CHECK_PY311) 2>/dev/null; then \
-		echo "creating $(VENV) with $(BOOT_PYTHON)"; \
+		echo "creating $(VENV) with $(BOOT_PYTHON) (pinned packages from $(LOCK))"; \
 		rm -rf $(VENV) && $(BOOT_PYTHON) -m venv $(VENV); \
 	fi
-	$(VPY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(UV) pip sync --python $(VPY) $(UV_FIND_LINKS) $(LOCK) requirements/venv-tools.txt
-	$(UV) pip install --python $(VPY) --no-deps -e .
+	@$(VPY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	@$(UV) pip sync --quiet --python $(VPY) $(UV_FIND_LINKS) $(LOCK) requirements/venv-tools.txt
+	@$(UV) pip install --quiet --python $(VPY) --no-deps -e .
 	@touch $@
 
 demo: .venv
-	$(VPY) -m dags_examples.demo --orchestrator $(ORCHESTRATOR)
+	@$(VPY) -m dags_examples.demo --orchestrator $(ORCHESTRATOR)
 
 demo-cli: .venv
 	$(VPY) -m dags_examples.cli_demo
@@ -83,7 +83,9 @@ docker-install-check: .venv
 	PYTHON=.ci-airflow/bin/python bash docker/install.sh ".[torch]"
 
 # Core and Prefect tests on the newest Prefect 3 (no Airflow: tests/airflow is not collected; nor tests/training,
-# whose Lightning/transformers tests live in the main venv).
+# whose Lightning/transformers tests live in the main venv; nor the default suite's property and real-data
+# corpora, tests/suite and tests/realdata, nor the browser tests, tests/browser, nor the README's blocks,
+# tests/test_readme.py (its Airflow blocks and `make demo` need Airflow), which run in `make test`).
 $(LATEST_STAMP): $(LATEST_LOCK) pyproject.toml | .venv
 	rm -rf $(LATEST)
 	$(UV) venv --quiet --python $(VPY) $(LATEST)
@@ -93,7 +95,8 @@ $(LATEST_STAMP): $(LATEST_LOCK) pyproject.toml | .venv
 
 test-prefect-latest: $(LATEST_STAMP)
 	$(LATEST)/bin/python -c 'import prefect, sys; print("prefect", prefect.__version__); sys.exit("airflow" in sys.modules)'
-	$(LATEST)/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/airflow --ignore=tests/training
+	$(LATEST)/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/airflow --ignore=tests/training \
+		--ignore=tests/suite --ignore=tests/realdata --ignore=tests/browser --ignore=tests/test_readme.py
 
 bench: .venv
 	$(VPY) benchmarks/data_guards.py

@@ -9,7 +9,8 @@ it fails its task, the flow fails with the guard's message, and the task run car
 Reference profiles are promoted into MLGUARD_STORE (default .mlguard/profiles) by every passing guard; the gate
 compares the model with the champion that `register` stored there on the last passing run.
 
-    python -m dags_examples.churn_flow unit_change      # one run on an ephemeral Prefect server
+    python -m dags_examples.churn_flow unit_change      # one run on an ephemeral Prefect server; exits 1 when
+                                                        # the flow fails (a guard stopped it), 0 when it completed
 """
 
 from __future__ import annotations
@@ -130,6 +131,17 @@ def task_states(flow_run_id: Any) -> dict[str, str]:
     return {r.name.rsplit("-", 1)[0]: r.state.name for r in runs if r.state is not None}
 
 
-if __name__ == "__main__":
-    state = churn_pipeline(sys.argv[1] if len(sys.argv) > 1 else "none", return_state=True)
+def main(argv: list[str]) -> int:
+    """Run the flow once; exit 0 when it completed, 1 when a guard (or anything else) failed it, 2 for an
+    unknown bug name — so a shell or CI step can tell."""
+    bug = argv[0] if argv else "none"
+    if bug != "none" and bug not in BUGS:
+        print(f"unknown bug {bug!r}; choose one of: none, {', '.join(BUGS)}", file=sys.stderr)
+        return 2
+    state = churn_pipeline(bug, return_state=True)
     print(state)
+    return 0 if state.is_completed() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

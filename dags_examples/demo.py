@@ -8,6 +8,9 @@ stopped each bad run and why.
     MLGUARD_BUG=unit_change make demo                  # any of dags_examples.churn.pipeline.BUGS
     make demo ORCHESTRATOR=prefect                     # or MLGUARD_ORCHESTRATOR=prefect, or
     python -m dags_examples.demo --orchestrator prefect
+
+The orchestrators' own logs are silenced (the report is printed once, here, and its page written next to the
+run); AIRFLOW__LOGGING__LOGGING_LEVEL=INFO or PREFECT_LOGGING_LEVEL=INFO brings them back.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def _environment(orchestrator: str) -> Path:
             "AIRFLOW_HOME": str(HOME), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags_examples"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "CRITICAL"),
         })
     else:  # no PREFECT_API_URL: Prefect starts an ephemeral API server on a SQLite DB in PREFECT_HOME
         os.environ.pop("PREFECT_API_URL", None)
@@ -46,7 +49,7 @@ def _environment(orchestrator: str) -> Path:
                            "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(demo / "prefect" / "storage"),
                            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",  # a busy laptop needs >20 s
-                           "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING")})
+                           "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "CRITICAL")})
     return demo
 
 
@@ -55,14 +58,19 @@ def _print_states(got: dict[str, str | None]) -> None:
 
 
 def _print_stop(stage: str, not_run: list[str], report, where: str) -> None:  # type: ignore[no-untyped-def]
-    from mlguard_orchestration.notify import to_text
+    from mlguard_orchestration.adapters import log_text
 
     print(f"\n   → stopped at task {stage!r}; downstream tasks did not run ({', '.join(not_run)})")
-    if report is not None:
-        cause = report.top_cause
-        if cause is not None:
-            print(f"   → top cause: {cause.summary} [{cause.code}]")
-        print(f"\n   report ({where}):\n" + "\n".join("     " + line for line in to_text(report).splitlines()))
+    if report is None:
+        return
+    cause = report.top_cause
+    if cause is not None:
+        print(f"   → top cause: {cause.summary} [{cause.code}]")
+    page = Path(os.environ["MLGUARD_WORKDIR"]).parent / "pages" / f"{stage}.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(report.to_html(), encoding="utf-8")
+    print(f"\n   report ({where}; page {page.relative_to(ROOT)}):\n"
+          + "\n".join("     " + line for line in log_text(report).splitlines()))
 
 
 def _bugs(bug: str) -> list[str]:

@@ -7,50 +7,74 @@
     report = guard.run("data/features.parquet")
     report.raise_for_status()
 
-The core imports neither Airflow, Prefect nor torch; the adapters live in subpackages.
+The core imports neither Airflow, Prefect nor torch; the adapters live in subpackages. Names are imported
+lazily, on first use: `import mlguard_orchestration` costs nothing, so every CLI call and every spawned worker
+pays only for what it uses.
 """
 
-from mlguard_orchestration.catalogue import explain
-from mlguard_orchestration.checks import (
-    AllowedValues,
-    Drift,
-    DuplicateRows,
-    Finite,
-    Freshness,
-    GroupOverlap,
-    JoinKeys,
-    LabelDrift,
-    NullRate,
-    NullRateDrift,
-    Pattern,
-    PointInTime,
-    Range,
-    RowCount,
-    RowCountChange,
-    Schema,
-    TargetLeakage,
-    TrainTestOverlap,
-    Unique,
-    UnseenCategories,
-)
-from mlguard_orchestration.errors import GuardFailed, MlguardError, SourceError, SpecError
-from mlguard_orchestration.fingerprint import Change, Fingerprint
-from mlguard_orchestration.gate import Champion, GateSpec, evaluate_gate, register_champion
-from mlguard_orchestration.guard import Guard
-from mlguard_orchestration.profile import ColumnProfile, TableProfile, build_profile
-from mlguard_orchestration.report import Cause, Finding, Report
-from mlguard_orchestration.sources import Sql
-from mlguard_orchestration.spec import GuardSpec, load_spec
-from mlguard_orchestration.store import ProfileStore
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+_WHERE: dict[str, str] = {  # public name -> the module that defines it
+    "AllowedValues": "checks",
+    "Cause": "report",
+    "Champion": "gate",
+    "Change": "fingerprint",
+    "ColumnProfile": "profile",
+    "ColumnRule": "suite",
+    "Drift": "checks",
+    "DuplicateRows": "checks",
+    "Finding": "report",
+    "Fingerprint": "fingerprint",
+    "Finite": "checks",
+    "Freshness": "checks",
+    "GateSpec": "gate",
+    "GroupOverlap": "checks",
+    "Guard": "guard",
+    "GuardFailed": "errors",
+    "GuardSpec": "spec",
+    "JoinKeys": "checks",
+    "LabelDrift": "checks",
+    "MlguardError": "errors",
+    "NullRate": "checks",
+    "NullRateDrift": "checks",
+    "Pattern": "checks",
+    "PointInTime": "checks",
+    "ProfileStore": "store",
+    "Range": "checks",
+    "ReferencePolicy": "store",
+    "ReferenceRange": "checks",
+    "Report": "report",
+    "RowCount": "checks",
+    "RowCountChange": "checks",
+    "Schema": "checks",
+    "SourceError": "errors",
+    "SpecError": "errors",
+    "Sql": "sources",
+    "SuiteOptions": "suite",
+    "TableProfile": "profile",
+    "TargetLeakage": "checks",
+    "TimeDrift": "checks",
+    "TrainTestOverlap": "checks",
+    "Unique": "checks",
+    "UnseenCategories": "checks",
+    "build_profile": "profile",
+    "evaluate_gate": "gate",
+    "explain": "catalogue",
+    "load_spec": "spec",
+    "register_champion": "gate",
+}
 __all__ = [
     "AllowedValues",
     "Cause",
     "Champion",
     "Change",
     "ColumnProfile",
+    "ColumnRule",
     "Drift",
     "DuplicateRows",
     "Finding",
@@ -71,6 +95,8 @@ __all__ = [
     "PointInTime",
     "ProfileStore",
     "Range",
+    "ReferencePolicy",
+    "ReferenceRange",
     "Report",
     "RowCount",
     "RowCountChange",
@@ -78,8 +104,10 @@ __all__ = [
     "SourceError",
     "SpecError",
     "Sql",
+    "SuiteOptions",
     "TableProfile",
     "TargetLeakage",
+    "TimeDrift",
     "TrainTestOverlap",
     "Unique",
     "UnseenCategories",
@@ -90,3 +118,53 @@ __all__ = [
     "load_spec",
     "register_champion",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
+    from mlguard_orchestration.catalogue import explain
+    from mlguard_orchestration.checks import (
+        AllowedValues,
+        Drift,
+        DuplicateRows,
+        Finite,
+        Freshness,
+        GroupOverlap,
+        JoinKeys,
+        LabelDrift,
+        NullRate,
+        NullRateDrift,
+        Pattern,
+        PointInTime,
+        Range,
+        ReferenceRange,
+        RowCount,
+        RowCountChange,
+        Schema,
+        TargetLeakage,
+        TimeDrift,
+        TrainTestOverlap,
+        Unique,
+        UnseenCategories,
+    )
+    from mlguard_orchestration.errors import GuardFailed, MlguardError, SourceError, SpecError
+    from mlguard_orchestration.fingerprint import Change, Fingerprint
+    from mlguard_orchestration.gate import Champion, GateSpec, evaluate_gate, register_champion
+    from mlguard_orchestration.guard import Guard
+    from mlguard_orchestration.profile import ColumnProfile, TableProfile, build_profile
+    from mlguard_orchestration.report import Cause, Finding, Report
+    from mlguard_orchestration.sources import Sql
+    from mlguard_orchestration.spec import GuardSpec, load_spec
+    from mlguard_orchestration.store import ProfileStore, ReferencePolicy
+    from mlguard_orchestration.suite import ColumnRule, SuiteOptions

@@ -49,6 +49,11 @@ _ENTRIES: list[Entry] = [
        "parse. Retrying will not help: the guard's configuration must change.",
        "Read the error message: it names the check, the field and the closest valid name.",
        "Fix the spec (or the reference it was built from)."),
+    _f("guard.internal_error", "The guard failed unexpectedly",
+       "Something went wrong inside mlguard itself: neither your data nor your spec is known to be at fault. "
+       "The run is reported as an error (not as failed data) so the pipeline is not misled.",
+       "Read the error message for the exception; re-run with the same data to see whether it repeats.",
+       "Report it to the mlguard-orchestration maintainers with the message; pin the previous version meanwhile."),
     # -- schema -------------------------------------------------------------------------------------------
     _f("schema.missing_column", "A required column is missing",
        "A column the checks (or the reference profile) expect is not in the data. Models and joins downstream "
@@ -161,6 +166,20 @@ _ENTRIES: list[Entry] = [
        "changes calibration and can mean labels were joined or filtered wrongly.",
        "Check the label join and the filters on the label table.",
        "Fix the label pipeline; retrain with recalibration if the shift is real."),
+    # -- time -----------------------------------------------------------------------------------------------
+    _f("time.out_of_window", "Timestamps fall outside where the schedule puts them",
+       "A time column's values lie outside the reference's time range moved to this run's logical date (with "
+       "twice the reference's span of slack on each side). Scheduled data moves forward with each run, so "
+       "values far outside are a break: an epoch number read in the wrong unit (everything in January 1970), "
+       "a wrong year, or an old extract served again.",
+       "Look at the observed range in the evidence next to the window; check how the column is parsed upstream.",
+       "Fix the parsing or the extract; if the data really is from another period, run it with that logical date."),
+    _f("time.hour_shift", "Timestamps moved by whole hours",
+       "The column's hour-of-day profile matches the reference's only after moving it by a whole number of "
+       "hours (two or more: one hour is what a daylight-saving change looks like). Timestamps were written or "
+       "read in another timezone.",
+       "Compare the hour-of-day counts in the evidence; check the timezone of the source and of the parser.",
+       "Store timestamps in UTC (or with their offset) and convert local times at ingestion."),
     # -- leakage ------------------------------------------------------------------------------------------
     _f("leakage.row_overlap", "Test rows also appear in training",
        "Identical rows are in both train and test, so test scores overstate how the model generalises.",
@@ -331,12 +350,28 @@ _ENTRIES: list[Entry] = [
        "an 'as of end of day' convention difference.", "Shift one side by the named amount and re-check.",
        "Align both sides to one timezone and one date convention."),
     _c("cause.unit_change", "A unit changed",
-       "The values are a near-exact power of ten away from the reference (e.g. dollars became cents, metres "
-       "became millimetres).", "Compare the column's median with the reference's median.",
+       "The values are a near-exact conversion factor away from the reference: a power of ten (dollars became "
+       "cents, a fraction became a percent), a time factor (minutes became seconds), miles and kilometres, "
+       "pounds and kilograms, feet and metres, inches and centimetres, or Fahrenheit and Celsius.", "Compare the column's median with the reference's median.",
        "Convert back to the reference unit upstream, and name the unit in the column (e.g. _usd)."),
     _c("cause.location_shift", "Values shifted by a constant",
        "The whole distribution moved by roughly the same amount: an offset, a changed baseline, or a different "
        "reference date.", "Compare the quantiles in the evidence.", "Find the upstream change that added the offset."),
+    _c("cause.epoch_unit", "An epoch number was read in the wrong unit",
+       "The timestamps' epoch values are a factor of 1,000 (or a million, or a billion) away from the "
+       "reference's: seconds were read as milliseconds (everything lands in January 1970), or milliseconds as "
+       "seconds (far in the future).", "Look at the raw numbers upstream and the unit the parser assumes.",
+       "Pass the unit explicitly when converting (e.g. pandas.to_datetime(x, unit='s'))."),
+    _c("cause.numbers_as_text", "Numbers arrive as text",
+       "The column holds text although numbers were expected, and almost all of its values parse as numbers: "
+       "a CSV or JSON hop, or a cast, lost the type. Sorting, ranges and joins on it now misbehave.",
+       "Check how the upstream step writes and reads the column (quoted numbers, a string dtype).",
+       "Cast the column to a number upstream, or give the reader an explicit schema."),
+    _c("cause.times_as_text", "Timestamps arrive as text",
+       "The column holds text although timestamps were expected, and almost all of its values parse as "
+       "timestamps: a CSV or JSON hop lost the type.",
+       "Check how the upstream step writes and reads the column.",
+       "Parse the column to a timestamp upstream (with its timezone), or give the reader an explicit schema."),
     _c("cause.timezone_mismatch", "Timestamps are in different timezones",
        "Shifting one timestamp column by a whole number of hours removes the violation: the two sides were "
        "recorded in different timezones.", "Convert both columns to UTC and re-run the check.",
@@ -345,6 +380,11 @@ _ENTRIES: list[Entry] = [
        "The new categories equal reference categories once case or whitespace is ignored: an upstream "
        "normalisation changed.", "Lower-case and trim the column and re-check.",
        "Normalise the column upstream (or in the feature step) to the reference spelling."),
+    _c("cause.category_dropped", "Categories disappeared",
+       "Values that made up a real share of the reference are absent from the batch: a filter, a failed "
+       "upstream source (one country, one shop) or a changed mapping dropped them.",
+       "Count the rows per value upstream of this step; look for a new filter or a failed source.",
+       "Restore the missing source or filter; if the values were retired on purpose, accept the change."),
     _c("cause.renamed_column", "A column was renamed",
        "A missing column has a new near-namesake with the same kind of values: the upstream field was renamed.",
        "Compare the two names in the upstream schema.", "Rename it back, or update the consumers and the reference."),
@@ -488,16 +528,25 @@ _ENTRIES: list[Entry] = [
 CATALOGUE: dict[str, Entry] = {e.code: e for e in _ENTRIES}
 
 
+def require(code: str, kind: str) -> str:
+    """`code` when the catalogue documents it as a `kind` ('finding', 'cause', 'change'); ValueError otherwise
+    (the report models call it: an undocumented code cannot reach a report)."""
+    entry = CATALOGUE.get(code)
+    if entry is None or entry.kind != kind:
+        raise ValueError(f"{kind} code {code!r} is not in the catalogue (mlguard_orchestration/catalogue.py)")
+    return code
+
+
 def explain(code: str) -> Entry:
     """The catalogue entry for `code`; a SpecError with the closest code when it does not exist."""
-    from mlguard_orchestration.errors import SpecError, did_you_mean
+    from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
 
     try:
         return CATALOGUE[code]
     except KeyError:
         hint = did_you_mean(code, CATALOGUE)
         raise SpecError(
-            f"unknown diagnostic code {code!r}." + (f" Did you mean {hint!r}?" if hint else "")
+            f"unknown diagnostic code {code!r}." + suggestion(hint)
             + " `mlguard explain --list` shows every code."
         ) from None
 

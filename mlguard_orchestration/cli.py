@@ -1,4 +1,4 @@
-"""`mlguard profile | check | explain` — the guards from a terminal or any scheduler's shell step.
+"""`mlguard profile | check | accept | report | explain` — the guards from a terminal or any scheduler's shell step.
 
 Exit codes of `check`: 0 pass or warn, 1 a check failed, 2 the guard itself could not run (bad spec,
 unreadable data). Scripts can rely on them.
@@ -10,16 +10,16 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from mlguard_orchestration.catalogue import CATALOGUE
-from mlguard_orchestration.catalogue import explain as explain_code
 from mlguard_orchestration.errors import MlguardError
-from mlguard_orchestration.report import GuardErrorInfo, Report
+
+if TYPE_CHECKING:  # imported where used: `mlguard --help` loads no engine, no pandas
+    from mlguard_orchestration.report import Report
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=False, highlight=False)
@@ -52,7 +52,7 @@ def profile(
     except MlguardError as exc:
         errors.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from None
-    prof.save(output)
+    _write(output, prof.model_dump_json(indent=1), "-o/--output")
     console.print(f"profiled {prof.rows:,} rows × {len(prof.columns)} columns → {output}")
 
 
@@ -61,17 +61,32 @@ def check(
     data: Annotated[str | None, typer.Argument(help="The main table (named 'data' in the spec).")] = None,
     spec: Annotated[Path | None, typer.Option("--spec", "-s", help="Guard spec (YAML/JSON).")] = None,
     reference: Annotated[list[str] | None, typer.Option(
-        "--reference", "-r", help="Reference profile: PATH for the main table, or NAME=PATH.")] = None,
+        "--reference", "-r", help="Reference profile: PATH for the main table, or NAME=PATH. Implies the "
+                                  "default suite unless --no-default-suite.")] = None,
     table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Another table: NAME=PATH.")] = None,
     name: Annotated[str | None, typer.Option(help="Guard name (default: the spec's).")] = None,
-    default_suite: Annotated[bool, typer.Option("--default-suite", help="Also run the reference-derived suite.")] = False,
+    default_suite: Annotated[bool | None, typer.Option(
+        "--default-suite/--no-default-suite", help="Run the reference-derived suite (default: on when a "
+                                                   "reference or store is given).")] = None,
+    store: Annotated[str | None, typer.Option(help="Profile store (path or fsspec URL): references come from it "
+                                                   "and a passing run is promoted into it.")] = None,
+    partition_by: Annotated[list[str] | None, typer.Option(
+        "--partition-by", help="A partition column (repeatable): compared as a partition key, never drift.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(
+        "--exclude", help="A column the default suite leaves out (repeatable).")] = None,
     logical_date: Annotated[datetime | None, typer.Option(help="The run's logical date (freshness).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the compact report as JSON.")] = False,
     sample_values: Annotated[bool, typer.Option(help="Include a few raw values in evidence.")] = False,
     report_file: Annotated[Path | None, typer.Option("--report", help="Also write the compact JSON report here.")] = None,
 ) -> None:
-    """Check DATA (and --table tables) against a spec and/or a reference; exit 0 pass/warn, 1 fail, 2 error."""
+    """Check DATA (and --table tables) against a spec and/or a reference; exit 0 pass/warn, 1 fail, 2 error.
+
+    A reference (or a store) implies the default suite; a run that would check nothing is an error (exit 2),
+    not a pass."""
     from mlguard_orchestration.guard import Guard
+    from mlguard_orchestration.report import Report
+    from mlguard_orchestration.store import ProfileStore
+    from mlguard_orchestration.suite import SuiteOptions
 
     tables: dict[str, str] = {"data": data} if data else {}
     tables.update(_pairs(table, "--table"))
@@ -81,18 +96,77 @@ def check(
     if not tables:
         errors.print("[red]error:[/red] give DATA or at least one --table NAME=PATH")
         raise typer.Exit(2)
+    if spec is None and not refs and store is None:
+        errors.print("[red]error:[/red] nothing to check: give --spec, --reference or --store")
+        raise typer.Exit(2)
     try:
         guard = Guard.from_spec(spec, name=name) if spec else Guard(name or "cli")
+        if refs:
+            guard.reference = refs
+        if store is not None:
+            guard.store = ProfileStore(store)
+        guard.default_suite = default_suite if default_suite is not None else (
+            guard.default_suite or bool(refs) or store is not None)
+        if partition_by or exclude:
+            guard.suite = SuiteOptions(**{**guard.suite.model_dump(), "partition_by": [
+                *guard.suite.partition_by, *(partition_by or [])], "exclude": [*guard.suite.exclude, *(exclude or [])]})
+        guard.sample_values = guard.sample_values or sample_values
     except MlguardError as exc:
-        _finish(Report(guard=name or "cli", status="error", error=GuardErrorInfo.of(exc)), as_json, report_file)
+        _finish(Report.of_error(name or "cli", exc), as_json, report_file)
         return
-    if refs:
-        guard.reference = refs
-    guard.default_suite = guard.default_suite or default_suite
-    guard.sample_values = guard.sample_values or sample_values
     with console.status("checking …") if not as_json else _null():
-        report = guard.run(tables, logical_date=logical_date, promote=False)
+        report = guard.run(tables, logical_date=logical_date, promote=store is not None)
+    if report.status != "error" and report.checks_run == 0:
+        errors.print("[yellow]warning:[/yellow] no check ran (a spec without checks, and no reference yet): "
+                     "the data was not judged")
     _finish(report, as_json, report_file)
+
+
+@app.command()
+def accept(
+    guard_name: Annotated[str, typer.Argument(metavar="GUARD", help="The guard whose reference changes.")],
+    store: Annotated[str, typer.Option(help="The guard's profile store (path or fsspec URL).")],
+    reason: Annotated[str, typer.Option(help="Why the change is accepted (kept in the store's log).")],
+    table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Only these tables (repeatable).")] = None,
+    data: Annotated[list[str] | None, typer.Option(
+        "--data", help="Profile this data instead of the last failed run's: PATH, or NAME=PATH.")] = None,
+    by: Annotated[str | None, typer.Option(help="Who reviewed it (default: $USER).")] = None,
+) -> None:
+    """Accept a reviewed change: the last failed run's profiles (or --data) become GUARD's reference."""
+    from mlguard_orchestration.guard import Guard
+
+    sources: dict[str, str] = {}
+    for d in data or []:
+        sources.update(_pairs([d], "--data") if "=" in d else {"data": d})
+    try:
+        entry = Guard(guard_name, store=store).accept(reason, by=by, tables=table, data=sources or None)
+    except MlguardError as exc:
+        errors.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    console.print(f"accepted: tables {', '.join(entry.tables)} of guard {entry.guard!r} are the new reference "
+                  f"({entry.by}, {entry.at:%Y-%m-%d %H:%M} UTC): {entry.reason}")
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(metavar="RUN.json", help="A JSON report (mlguard check --report/--json, "
+                                                                 "or XCom's mlguard_report).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the HTML page.")],
+) -> None:
+    """Render a JSON report as one self-contained HTML page with pictures (no JavaScript, bounded in size)."""
+    from mlguard_orchestration.report import Report
+
+    try:
+        parsed = Report.model_validate_json(run.read_bytes())
+    except OSError as exc:
+        errors.print(f"[red]error:[/red] cannot read {str(run)!r}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        errors.print(f"[red]error:[/red] {str(run)!r} is not an mlguard report: {str(exc).splitlines()[0]}")
+        raise typer.Exit(2) from None
+    page = parsed.to_html()
+    _write(output, page, "-o/--output")
+    console.print(f"{parsed.status.upper()} guard {parsed.guard!r}: {len(page.encode()):,} bytes → {output}")
 
 
 @app.command()
@@ -102,6 +176,9 @@ def explain(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the whole catalogue as Markdown.")] = False,
 ) -> None:
     """Explain a diagnostic code in plain words."""
+    from mlguard_orchestration.catalogue import CATALOGUE
+    from mlguard_orchestration.catalogue import explain as explain_code
+
     if markdown:
         from mlguard_orchestration.catalogue import render_markdown
 
@@ -122,9 +199,18 @@ def explain(
                   f"[bold]Next check:[/bold] {e.next_check}\n[bold]Fix:[/bold] {e.fix}")
 
 
+def _write(path: Path, text: str, option: str) -> None:
+    """Write an output file; a path that cannot be written is the guard's own error (exit 2), never exit 1."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        errors.print(f"[red]error:[/red] cannot write {option} {str(path)!r}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+
+
 def _finish(report: Report, as_json: bool, report_file: Path | None = None) -> None:
     if report_file is not None:
-        report_file.write_text(json.dumps(report.compact(), indent=2))
+        _write(report_file, json.dumps(report.compact(), indent=2), "--report")
     if as_json:
         sys.stdout.write(json.dumps(report.compact(), indent=2) + "\n")
     else:
@@ -143,7 +229,7 @@ def render(report: Report) -> None:
         console.print(f"  [red]the guard could not run ({report.error.type}):[/red] {report.error.message}")
     if report.findings:
         t = Table("", "code", "finding", "likely cause → next check", show_lines=True, expand=True)
-        for f in sorted(report.findings, key=lambda f: f.severity != "fail"):
+        for f in report.findings:
             c = f.causes[0] if f.causes else None
             t.add_row(f"[{'red' if f.severity == 'fail' else 'yellow'}]{f.severity}[/]", f.code, f.message,
                       f"{c.summary} ({c.confidence:.0%})\n→ {c.next_check}" if c else "")

@@ -63,12 +63,15 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     return prefixed[0] if prefixed else None
 
 
+def suggestion(hint: str | None) -> str:
+    """The ' Did you mean …?' sentence every error ends with when a close name exists (else nothing)."""
+    return f" Did you mean {hint!r}?" if hint else ""
+
+
 def missing_column_error(column: str, available: Iterable[str], where: str) -> SpecError:
     """The standard message for a column that is not there: what, where, what exists, the closest name."""
     cols = list(available)
     hint = did_you_mean(column, cols)
     shown = ", ".join(cols[:40]) + (f", … ({len(cols)} in all)" if len(cols) > 40 else "")
     msg = f"column {column!r} not found in {where}. Available columns: {shown}."
-    if hint:
-        msg += f" Did you mean {hint!r}?"
-    return SpecError(msg)
+    return SpecError(msg + suggestion(hint))

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mlguard_orchestration.catalogue import CATALOGUE
+from mlguard_orchestration.catalogue import require
 
 if TYPE_CHECKING:
+    from mlguard_orchestration.history import SinceLastRun
     from mlguard_orchestration.report import Report
     from mlguard_orchestration.store import ProfileStore
 
@@ -104,10 +105,7 @@ class Change(BaseModel):
     @field_validator("code")
     @classmethod
     def _known(cls, v: str) -> str:
-        entry = CATALOGUE.get(v)
-        if entry is None or entry.kind != "change":
-            raise ValueError(f"change code {v!r} is not in the catalogue (mlguard_orchestration/catalogue.py)")
-        return v
+        return require(v, "change")
 
 
 # -- collecting -------------------------------------------------------------------------------------------
@@ -367,12 +365,19 @@ def _names(cols: list[str]) -> str:
 def record_run(report: Report, store: ProfileStore | None, fingerprint: Fingerprint, *,
                user_packages: Iterable[str] = (), promote: bool = True) -> Report:
     """Attach `fingerprint` to `report`; with a store, keep it as the guard's last good one on pass/warn,
-    or, on fail, list what changed since the last good one. Store trouble becomes a note, never an error:
-    this bookkeeping must not decide a run."""
+    or, on fail, list what changed since the last good one; and compare the findings with the guard's
+    previous run (`since_last_run`), then record this run as the next one's previous (unless `promote` is
+    False: a dry run leaves the store as it was). Store trouble becomes a note, never an error: this
+    bookkeeping must not decide a run."""
     from mlguard_orchestration.errors import MlguardError
 
     update: dict[str, Any] = {"fingerprint": fingerprint}
     notes = list(report.notes)
+    if store is not None and report.status != "error":  # a run that judged nothing is no "previous run"
+        try:
+            update["since_last_run"] = _since_last_run(report, store, promote)
+        except (MlguardError, OSError) as exc:
+            notes.append(f"previous run not compared/recorded: {exc}")
     if store is not None:
         try:
             if report.passed and promote:
@@ -391,3 +396,13 @@ def record_run(report: Report, store: ProfileStore | None, fingerprint: Fingerpr
             notes.append(f"run fingerprint not compared/stored: {exc}")
     update["notes"] = notes
     return report.model_copy(update=update)
+
+
+def _since_last_run(report: Report, store: ProfileStore, record: bool) -> SinceLastRun | None:
+    from mlguard_orchestration.history import RunRecord, compare
+
+    previous = store.load_last_run(report.guard)
+    current = RunRecord.of(report.guard, report.status, report.findings, at=report.started_at)
+    if record:
+        store.save_last_run(report.guard, current)
+    return None if previous is None else compare(previous, current)

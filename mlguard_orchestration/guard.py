@@ -22,14 +22,20 @@ from typing import Any
 from mlguard_orchestration.checks import AnyCheck
 from mlguard_orchestration.checks.base import QueryCheck, RunContext, RunOptions, ScanCheck, TableContext
 from mlguard_orchestration.checks.schema import missing_column_finding
-from mlguard_orchestration.errors import MlguardError, SpecError, did_you_mean
+from mlguard_orchestration.errors import MlguardError, SpecError, did_you_mean, suggestion
 from mlguard_orchestration.fingerprint import InputProfile, collect, input_profile, record_run
-from mlguard_orchestration.profile import TableProfile, plan_profile, profile_from_values, profile_metrics
+from mlguard_orchestration.profile import (
+    TableProfile,
+    plan_profile,
+    profile_from_values,
+    profile_metrics,
+    rebalance_bins,
+)
 from mlguard_orchestration.report import Finding, GuardErrorInfo, Report, TableSummary
 from mlguard_orchestration.sources import Engine
 from mlguard_orchestration.spec import GuardSpec, load_spec
-from mlguard_orchestration.store import ProfileStore
-from mlguard_orchestration.suite import default_checks
+from mlguard_orchestration.store import Acceptance, ProfileStore, ReferencePolicy
+from mlguard_orchestration.suite import SuiteOptions, default_checks, options_of
 
 ReferenceArg = TableProfile | str | os.PathLike[str]
 
@@ -38,8 +44,11 @@ class Guard:
     """A named set of checks over one or more tables, with optional reference profiles.
 
     `default_suite` derives checks from each table's reference: True for every table, or a list of table
-    names. `packages` (your own distributions) and `code_path` (the DAG/flow file, for its git version) go
-    into the run fingerprint next to the key packages and the hardware."""
+    names; `suite` says what the profile cannot see (`SuiteOptions`: excluded columns, partition keys,
+    per-column roles). `reference_policy` decides what a passing run leaves as the next reference (the last
+    good run, a rolling merge of several, or pinned). `packages` (your own distributions) and `code_path`
+    (the DAG/flow file, for its git version) go into the run fingerprint next to the key packages and the
+    hardware."""
 
     def __init__(
         self,
@@ -47,8 +56,10 @@ class Guard:
         checks: Sequence[AnyCheck] = (),
         *,
         default_suite: bool | Sequence[str] = False,
+        suite: SuiteOptions | Mapping[str, Any] | None = None,
         label: str | None = None,
         reference: ReferenceArg | Mapping[str, ReferenceArg] | None = None,
+        reference_policy: ReferencePolicy | str | Mapping[str, Any] | None = None,
         store: ProfileStore | str | os.PathLike[str] | None = None,
         sample_values: bool = False,
         redact: bool = False,
@@ -56,24 +67,31 @@ class Guard:
         packages: Sequence[str] = (),
         code_path: str | os.PathLike[str] | None = None,
     ) -> None:
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise SpecError(f"threads must be a whole number of at least 1 (or None for all cores), got {threads!r}.")
         self.name = name
         self.checks = list(checks)
         self.default_suite = default_suite
+        self.suite = options_of(suite)
         self.label = label
         self.reference = reference
+        self.reference_policy = (reference_policy if isinstance(reference_policy, ReferencePolicy)
+                                 else ReferencePolicy.model_validate(reference_policy or {}))
         self.store = store if isinstance(store, ProfileStore) or store is None else ProfileStore(store)
         self.sample_values = sample_values
         self.redact = redact
         self.threads = threads
         self.packages = tuple(packages)
         self.code_path = code_path
+        self.last_profiles: dict[str, TableProfile] = {}  # what the last run measured (lineage facets read it)
 
     @classmethod
     def from_spec(cls, spec: GuardSpec | str | os.PathLike[str] | Mapping[str, Any], **overrides: Any) -> Guard:
         """Build a guard from a spec file (YAML/JSON), a dict, or a GuardSpec; keyword overrides win."""
         s = spec if isinstance(spec, GuardSpec) else load_spec(spec)
-        kwargs: dict[str, Any] = {"checks": s.checks, "default_suite": s.default_suite, "label": s.label,
-                                  "reference": s.reference, "store": s.store, "sample_values": s.sample_values}
+        kwargs: dict[str, Any] = {"checks": s.checks, "default_suite": s.default_suite, "suite": s.suite,
+                                  "label": s.label, "reference": s.reference, "reference_policy": s.reference_policy,
+                                  "store": s.store, "sample_values": s.sample_values}
         kwargs.update({k: v for k, v in overrides.items() if v is not None})
         return cls(overrides.pop("name", None) or s.name, **{k: v for k, v in kwargs.items() if k != "name"})
 
@@ -81,7 +99,8 @@ class Guard:
             context: Mapping[str, str] | None = None) -> Report:
         """Check `data` (one source, or {table_name: source}) and return the report.
 
-        On pass or warn, each table's profile becomes the new reference in the store (when `promote`)."""
+        On pass or warn, each table's profile becomes the new reference in the store (when `promote`), as the
+        reference policy says; on fail it is kept as a candidate that `accept` can promote after review."""
         started = time.perf_counter()
         options = RunOptions(logical_date=logical_date or datetime.now(UTC),
                              sample_values=self.sample_values, redact=self.redact)
@@ -92,14 +111,20 @@ class Guard:
         profiles: dict[str, TableProfile] = {}
         inputs: dict[str, InputProfile] = {}
         checks_run = 0
+        scope = self.suite.scope()
         try:
             with Engine(threads=self.threads) as engine:
                 sources = dict(data) if isinstance(data, dict) else {"data": data}
-                contexts = {name: TableContext(engine, engine.add(name, obj), self._reference(name), options)
+                _check_table_names(sources)
+                contexts = {name: TableContext(engine, engine.add(name, obj), self._reference(name), options,
+                                               scope=scope)
                             for name, obj in sources.items()}
                 checks = list(self.checks)
+                suite_checks: list[AnyCheck] = []
+                suite_tables = set()
                 if self.default_suite:
                     suite_tables = set(contexts if self.default_suite is True else self.default_suite)
+                    self._validate_suite_tables(suite_tables, contexts)
                     for name, ctx in contexts.items():
                         if name not in suite_tables:
                             continue
@@ -107,36 +132,76 @@ class Guard:
                             notes.append(f"table {name!r} has no reference yet: the default suite starts on the "
                                          "next run, once this batch is promoted")
                         else:
-                            checks += _not_already(default_checks(name, ctx.reference, self.label), checks)
+                            suite_checks += _not_already(default_checks(name, ctx.reference, self.label,
+                                                                        self.suite), checks)
+                checks += suite_checks
                 self._validate_tables(checks, contexts)
                 for name, ctx in contexts.items():
                     scan = [c for c in checks if isinstance(c, ScanCheck) and c.table == name]
                     if not scan and self.store is None:
                         continue
-                    findings += self._scan(ctx, scan)
+                    findings += self._scan(ctx, scan, count_duplicates=name in suite_tables)
                     checks_run += len(scan)
                     assert ctx.profile is not None
                     profiles[name] = ctx.profile
+                    notes += _partition_notes(ctx)
                 run_ctx = RunContext(engine, contexts, options)
                 for check in checks:
                     if isinstance(check, QueryCheck):
                         findings += check.run(run_ctx)
                         checks_run += 1
+                findings = _demote(findings, suite_checks, self.suite.warn_only())
                 summaries = {n: TableSummary(source=c.table.source, rows=c.table.rows, columns=len(c.table.columns))
                              for n, c in contexts.items()}
                 inputs = {n: _input(c) for n, c in contexts.items()}
         except MlguardError as exc:
             error = GuardErrorInfo.of(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug of the guard's own: still a report, never a crash
+            error = GuardErrorInfo.internal(exc)
+        if error is None and checks_run == 0:
+            notes.append("no check ran: give checks, or a reference with default_suite=True")
         report = Report(
             guard=self.name, status="error" if error else Report.status_of(findings), findings=findings,
             tables=summaries, checks_run=checks_run, error=error, notes=notes, context=dict(context or {}),
             duration_s=round(time.perf_counter() - started, 4),
         )
-        if promote and report.passed and self.store is not None:
-            for name, prof in profiles.items():
-                self.store.promote(self.name, name, prof)
+        if promote and self.store is not None and report.status != "error":
+            report = report.model_copy(update={"notes": report.notes + self._keep(report, profiles)})
+        self.last_profiles = profiles
         fingerprint = collect(packages=self.packages, code_path=self.code_path, inputs=inputs)
         return record_run(report, self.store, fingerprint, user_packages=self.packages, promote=promote)
+
+    def accept(self, reason: str, *, by: str | None = None, tables: Sequence[str] | None = None,
+               data: Any = None) -> Acceptance:
+        """A person reviewed a change and accepts it: the last failed run's profiles (or `data`, profiled now)
+        become the reference, whatever the reference policy. Logged in the store and to the logger."""
+        from mlguard_orchestration.profile import build_profile
+
+        if self.store is None:
+            raise SpecError(f"guard {self.name!r} has no store: there is no reference to accept a change into.")
+        profiles = None
+        if data is not None:
+            sources = dict(data) if isinstance(data, dict) else {"data": data}
+            profiles = {n: build_profile(src, threads=self.threads) for n, src in sources.items()}
+        return self.store.accept(self.name, reason=reason, by=by, tables=list(tables) if tables else None,
+                                 profiles=profiles)
+
+    def _keep(self, report: Report, profiles: dict[str, TableProfile]) -> list[str]:
+        """Promote the profiles of a passing run (warn included), or keep those of a failed one as candidates
+        for `accept`. A store that cannot be written never loses the verdict: it becomes a note."""
+        assert self.store is not None
+        notes = []
+        for name, prof in profiles.items():
+            try:
+                if report.passed:
+                    note = self.store.promote(self.name, name, prof, self.reference_policy)
+                    notes += [note] if note else []
+                else:
+                    self.store.save_candidate(self.name, name, prof)
+            except (MlguardError, OSError) as exc:
+                what = "promoted as the reference" if report.passed else "kept for `mlguard accept`"
+                notes.append(f"table {name!r}'s profile could not be {what}: {exc}")
+        return notes
 
     def _reference(self, table: str) -> TableProfile | None:
         ref = self.reference
@@ -147,6 +212,13 @@ class Guard:
         return ref if isinstance(ref, TableProfile) else TableProfile.load(Path(ref))
 
     @staticmethod
+    def _validate_suite_tables(names: set[str], contexts: dict[str, TableContext]) -> None:
+        for name in sorted(names - set(contexts)):
+            hint = did_you_mean(name, contexts)
+            raise SpecError(f"default_suite names table {name!r}, but the guard was given tables {sorted(contexts)}."
+                            + suggestion(hint))
+
+    @staticmethod
     def _validate_tables(checks: list[AnyCheck], contexts: dict[str, TableContext]) -> None:
         for check in checks:
             names = [check.table] if isinstance(check, ScanCheck) else check.tables()
@@ -154,15 +226,15 @@ class Guard:
                 if name not in contexts:
                     hint = did_you_mean(name, contexts)
                     raise SpecError(f"check {check.label()} reads table {name!r}, but the guard was given "
-                                    f"tables {sorted(contexts)}." + (f" Did you mean {hint!r}?" if hint else ""))
+                                    f"tables {sorted(contexts)}." + suggestion(hint))
 
     @staticmethod
-    def _scan(ctx: TableContext, checks: list[ScanCheck]) -> list[Finding]:
+    def _scan(ctx: TableContext, checks: list[ScanCheck], *, count_duplicates: bool = False) -> list[Finding]:
         """ONE aggregate query for the profile and every check on this table; then evaluate."""
         table = ctx.table
         findings: list[Finding] = []
         runnable: list[ScanCheck] = []
-        reported: set[str] = set()
+        reported: dict[str, ScanCheck] = {}  # missing column -> the first check that needs it
         for check in checks:
             missing = [c for c in check.columns() if c not in table.columns]
             if check.needs_reference:
@@ -172,22 +244,25 @@ class Guard:
                     raise SpecError(f"check {check.label()} names column {col!r}, which is neither in table "
                                     f"{table.name!r} nor in its reference profile. Available: "
                                     f"{', '.join(list(table.columns)[:40])}."
-                                    + (f" Did you mean {h!r}?" if (h := did_you_mean(col, table.columns)) else ""))
-                if col not in reported:
-                    reported.add(col)
-                    findings.append(missing_column_finding(ctx, col, check.severity, check.label()))
+                                    + suggestion(did_you_mean(col, table.columns)))
+                reported.setdefault(col, check)
             if not missing:
                 runnable.append(check)
         exact = {c for check in runnable for c in check.exact_distinct()}
-        plan = ctx.plan = plan_profile(ctx.engine, table, ctx.reference, exact=exact)
+        plan = ctx.plan = plan_profile(ctx.engine, table, ctx.reference, exact=exact,
+                                       roles=ctx.scope.role_overrides, count_duplicates=count_duplicates)
         metrics = profile_metrics(table, plan)
         for check in runnable:
             for key, expr in check.metrics(ctx).items():
                 if metrics.setdefault(key, expr) != expr:
                     raise AssertionError(f"metric key {key!r} reused with a different expression")
         values = ctx.engine.aggregate(table, metrics, plan.derived)
-        ctx.profile = profile_from_values(table, plan, values)
+        ctx.profile = profile_from_values(table, plan, values, ctx.options.logical_date)
+        if ctx.reference is None:
+            ctx.profile = rebalance_bins(ctx.engine, table, plan, ctx.profile)
         table.rows = ctx.profile.rows
+        # after the scan, so a rename can be recognised by the values of the column that replaced it
+        findings += [missing_column_finding(ctx, col, check.severity, check.label()) for col, check in reported.items()]
         for check in runnable:
             for f in check.evaluate(ctx, values):
                 if f.code == "schema.missing_column" and f.columns[0] in reported:
@@ -196,11 +271,41 @@ class Guard:
         return findings
 
 
+def _check_table_names(sources: Mapping[Any, Any]) -> None:
+    bad = [n for n in sources if not isinstance(n, str) or not n.strip()]
+    if bad:
+        raise SpecError(f"table names must be non-empty strings, got {bad[:5]!r}; name each table, e.g. "
+                        "{'features': df}.")
+
+
 def _input(ctx: TableContext) -> InputProfile:
     """A table's fingerprint entry: its schema, and row count and profile digest when it was scanned."""
     schema = {name: col.sql_type for name, col in ctx.table.columns.items()}
     digest = ctx.profile.model_dump(mode="json", exclude={"created_at", "source"}) if ctx.profile else None
     return input_profile(ctx.table.rows, schema, digest)
+
+
+def _partition_notes(ctx: TableContext) -> list[str]:
+    """One note per partition column whose value moved since the reference (the schedule at work)."""
+    if ctx.reference is None or ctx.profile is None:
+        return []
+    out = []
+    for name in ctx.partitions():
+        before = ctx.reference.columns[name].constant_value if name in ctx.reference.columns else None
+        now = ctx.profile.columns[name].constant_value if name in ctx.profile.columns else None
+        if before is not None and now is not None and before != now:
+            out.append(f"partition column {name!r} of table {ctx.table.name!r}: {before} → {now} "
+                       "(compared as a partition key, not as drift)")
+    return out
+
+
+def _demote(findings: list[Finding], suite: list[AnyCheck], columns: set[str]) -> list[Finding]:
+    """Suite findings only about columns the user marked `severity: warn` become warnings."""
+    if not columns or not suite:
+        return findings
+    labels = {c.label() for c in suite}
+    return [f.model_copy(update={"severity": "warn"})
+            if f.check in labels and f.columns and set(f.columns) <= columns else f for f in findings]
 
 
 def _not_already(defaults: list[AnyCheck], chosen: list[AnyCheck]) -> list[AnyCheck]:

@@ -9,26 +9,23 @@ quantiles), never raw row values unless sample values were asked for.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mlguard_orchestration.catalogue import CATALOGUE
+from mlguard_orchestration._json import clip_text, cut, json_size, shrink
+from mlguard_orchestration.catalogue import require
 from mlguard_orchestration.fingerprint import Change, Fingerprint
+from mlguard_orchestration.history import SinceLastRun
 
 Status = Literal["pass", "warn", "fail", "error"]
 Severity = Literal["warn", "fail"]
 
 COMPACT_MAX_BYTES = 48_000
+COMPACT_MIN_BYTES = 2_000  # the smallest bound compact() accepts: room for the skeleton of any report
 _RANK: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
-
-
-def _known(code: str, kind: str) -> str:
-    entry = CATALOGUE.get(code)
-    if entry is None or entry.kind != kind:
-        raise ValueError(f"{kind} code {code!r} is not in the catalogue (mlguard_orchestration/catalogue.py)")
-    return code
 
 
 class Cause(BaseModel):
@@ -43,7 +40,7 @@ class Cause(BaseModel):
     next_check: str
     fix: str
 
-    _check_code = field_validator("code")(classmethod(lambda cls, v: _known(v, "cause")))
+    _check_code = field_validator("code")(classmethod(lambda cls, v: require(v, "cause")))
 
 
 class Finding(BaseModel):
@@ -62,7 +59,7 @@ class Finding(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict)
     causes: list[Cause] = Field(default_factory=list)
 
-    _check_code = field_validator("code")(classmethod(lambda cls, v: _known(v, "finding")))
+    _check_code = field_validator("code")(classmethod(lambda cls, v: require(v, "finding")))
 
     @field_validator("causes")
     @classmethod
@@ -80,7 +77,15 @@ class GuardErrorInfo(BaseModel):
     message: str
     retryable: bool
 
-    _check_code = field_validator("code")(classmethod(lambda cls, v: _known(v, "finding")))
+    _check_code = field_validator("code")(classmethod(lambda cls, v: require(v, "finding")))
+
+    @classmethod
+    def internal(cls, exc: BaseException) -> GuardErrorInfo:
+        """An exception the guard did not expect: a bug of mlguard's, reported as such (never as bad data)."""
+        text = str(exc).strip().splitlines()
+        return cls(code="guard.internal_error", type=type(exc).__name__, retryable=False,
+                   message=f"the guard failed unexpectedly ({type(exc).__name__}: {text[0][:300] if text else ''}); "
+                           "this is a bug in mlguard-orchestration, not in your data — please report it")
 
     @classmethod
     def of(cls, exc: Exception) -> GuardErrorInfo:
@@ -109,11 +114,24 @@ class ModelSummary(BaseModel):
     eval_digest: str
 
 
+class Champion(BaseModel):
+    """A registered model's metrics; `eval_rows`/`eval_digest` are None when the metrics were given by hand
+    (then the gate cannot verify they come from the same evaluation data, and says so)."""
+
+    model: str
+    metrics: dict[str, float]
+    eval_rows: int | None = None
+    eval_digest: str | None = None
+    registered_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    fingerprint: Fingerprint | None = Field(None, description="The run that produced the champion.")
+
+
 class Report(BaseModel):
     """The outcome of one guard run.
 
     `fingerprint` is what the run ran on; `changes`, on a failed run with a store, what differs from the
-    guard's last passing run, most likely explanation first."""
+    guard's last passing run, most likely explanation first; `since_last_run`, with a store, which findings are
+    new, resolved and persisting against the guard's previous run."""
 
     schema_version: int = 1
     guard: str
@@ -129,6 +147,19 @@ class Report(BaseModel):
     model: ModelSummary | None = None
     fingerprint: Fingerprint | None = None
     changes: list[Change] = Field(default_factory=list)
+    since_last_run: SinceLastRun | None = None
+
+    @field_validator("findings")
+    @classmethod
+    def _ranked(cls, findings: list[Finding]) -> list[Finding]:
+        """Most likely fault first: fails before warns, then findings whose top cause is surest (a unit change
+        named at 95 % ranks above drift nobody can explain); ties keep the order the checks reported."""
+        return sorted(findings, key=finding_rank)
+
+    @classmethod
+    def of_error(cls, guard: str, exc: Exception, context: Mapping[str, str] | None = None) -> Report:
+        """The report of a guard that could not run: status 'error', the guard's own trouble, never data's."""
+        return cls(guard=guard, status="error", error=GuardErrorInfo.of(exc), context=dict(context or {}))
 
     @staticmethod
     def status_of(findings: list[Finding]) -> Status:
@@ -142,8 +173,7 @@ class Report(BaseModel):
 
     @property
     def top_finding(self) -> Finding | None:
-        ranked = sorted(self.findings, key=lambda f: (-_RANK[f.severity], -(f.causes[0].confidence if f.causes else 0)))
-        return ranked[0] if ranked else None
+        return self.findings[0] if self.findings else None
 
     @property
     def top_cause(self) -> Cause | None:
@@ -181,66 +211,99 @@ class Report(BaseModel):
         return self
 
     def compact(self, max_bytes: int = COMPACT_MAX_BYTES) -> dict[str, Any]:
-        """A JSON-ready dict no larger than `max_bytes` when serialised; trimmed findings are noted."""
+        """A JSON-ready dict whose `json.dumps` takes at most `max_bytes` bytes (see `_json`: a character may
+        cost up to 12 of them), whatever the report holds; what was trimmed is noted.
+
+        The worst findings are kept whole as long as possible: each other part gets a byte budget first
+        (notes, context, tables, changes, fingerprint, model, error), then bulky evidence goes beyond the first
+        findings, then findings are dropped from the end; a last, measured cut of everything guarantees the
+        bound."""
+        if max_bytes < COMPACT_MIN_BYTES:
+            raise ValueError(f"max_bytes={max_bytes} is too small for a compact report: use at least "
+                             f"{COMPACT_MIN_BYTES}")
         data = self.model_dump(mode="json")
-        ranked = sorted(data["findings"], key=lambda f: -_RANK[f["severity"]])
-        data["findings"] = ranked
-
-        def size(obj: Any = None) -> int:
-            # json.dumps' defaults (", " separators, ASCII escapes) are the larger of the usual encodings
-            return len(json.dumps(data if obj is None else obj).encode())
-
-        if size() <= max_bytes:
+        ranked = data["findings"]  # already most likely first (see `_ranked`)
+        if json_size(data) <= max_bytes:
             return data
         omitted = {"omitted": "evidence trimmed to keep the report small"}
-        # Bound the free text (notes, context, messages) first, then bulky evidence beyond the first findings
-        # (and any finding's evidence that alone takes a large share), then drop findings from the end.
-        data["notes"] = [n[:500] for n in data["notes"][:20]]
-        data["context"] = {str(k)[:100]: str(v)[:500] for k, v in list(data["context"].items())[:20]}
-        data["changes"] = [_clip(c, 300, 20) for c in data["changes"][:20]]
+        data["guard"] = clip_text(data["guard"], 400)
+        data["notes"] = shrink(data["notes"][:20], max_bytes // 16) or []
+        data["context"] = shrink(data["context"], max_bytes // 16) or {}
+        data["tables"] = shrink(data["tables"], max_bytes // 16) or {}
+        data["changes"] = shrink([cut(c, 1_200, 20) for c in data["changes"][:20]], max_bytes // 6) or []
+        if self.since_last_run is not None:
+            data["since_last_run"] = self.since_last_run.bounded(5, 120)
         if data.get("fingerprint"):  # schemas of wide inputs are the bulk: keep counts and digests
             fp = data["fingerprint"]
             fp["packages"] = dict(list(fp["packages"].items())[:30])
-            fp["inputs"] = {str(k)[:100]: {**v, "columns": dict(list(v["columns"].items())[:20])}
+            fp["inputs"] = {k: {**v, "columns": dict(list(v["columns"].items())[:20])}
                             for k, v in list(fp["inputs"].items())[:20]}
+            data["fingerprint"] = shrink(fp, max_bytes // 6)
         if data.get("model"):
-            data["model"]["metrics"] = dict(list(data["model"]["metrics"].items())[:50])
+            data["model"] = shrink(data["model"], max_bytes // 16)
         if data.get("error"):
-            data["error"]["message"] = data["error"]["message"][:4000]
+            data["error"]["message"] = clip_text(data["error"]["message"], min(8_000, max_bytes // 12))
         for i, finding in enumerate(ranked):
-            finding["message"] = finding["message"][:2000]
-            finding["check"] = finding["check"][:200]
-            finding["columns"] = [c[:200] for c in finding["columns"][:20]]
-            finding["causes"] = [{**c, "summary": c["summary"][:500]} for c in finding["causes"][:5]]
-            if i >= 3 or size(finding) > max_bytes // 8:
+            finding["message"] = clip_text(finding["message"], 4_000)
+            finding["check"] = clip_text(finding["check"], 400)
+            finding["table"] = None if finding["table"] is None else clip_text(finding["table"], 400)
+            finding["columns"] = [clip_text(c, 400) for c in finding["columns"][:20]]
+            finding["causes"] = [{**c, "summary": clip_text(c["summary"], 1_000), "next_check":
+                                  clip_text(c["next_check"], 1_000), "fix": clip_text(c["fix"], 1_000)}
+                                 for c in finding["causes"][:5]]
+            if i >= 3 or json_size(finding) > max_bytes // 8:
                 finding["evidence"] = dict(omitted)
                 finding["causes"] = [{**c, "evidence": {}} for c in finding["causes"]]
-        reserve = 200  # room for the note below
-        budget = max_bytes - reserve - size({**data, "findings": []})
+            if json_size(finding) > max_bytes // 4:  # one finding never takes more than a quarter
+                ranked[i] = shrink(finding, max_bytes // 4)
+        reserve = 300  # room for the note below
+        budget = max_bytes - reserve - json_size({**data, "findings": []})
         keep, used = 0, 0
         for finding in ranked:  # the longest prefix that fits (sizes measured once: no quadratic re-dumping)
-            used += size(finding) + 2  # + the ", " between list items
+            used += json_size(finding) + 2  # + the ", " between list items
             if used > budget and keep >= 1:
                 break
             keep += 1
         dropped = len(ranked) - keep
         data["findings"] = ranked[:keep]
-        if size() > max_bytes - reserve:  # still too big: a last, coarse cut of every string and list
-            data = {k: _clip(v, 100, 5) for k, v in data.items()}
-        data["notes"] = [*data["notes"], f"report trimmed to stay under {max_bytes} bytes"
-                         + (f": {dropped} lower-ranked findings omitted" if dropped else ": bulky evidence omitted")]
+        note = f"report trimmed to stay under {max_bytes} bytes" + (
+            f": {dropped} lower-ranked findings omitted" if dropped else ": bulky evidence omitted")
+        data["notes"] = [*data["notes"], note]
+        if json_size(data) > max_bytes:  # still too big: a last cut of everything, measured until it fits
+            data = _last_resort(data, max_bytes, note)
         return data
 
     def to_json(self, compact: bool = True) -> str:
         return json.dumps(self.compact() if compact else self.model_dump(mode="json"), indent=2)
 
+    def to_html(self, runs: list[tuple[str, str, str]] | None = None) -> str:
+        """The report as one self-contained HTML page with pictures (see `mlguard_orchestration.html`);
+        `runs` lists (task, status, headline) of every guard of a pipeline run above it."""
+        from mlguard_orchestration.html import to_html
 
-def _clip(obj: Any, max_chars: int, max_items: int) -> Any:
-    """`obj` with every string cut to `max_chars` and every list/dict to `max_items` entries."""
-    if isinstance(obj, str):
-        return obj[:max_chars]
-    if isinstance(obj, list):
-        return [_clip(v, max_chars, max_items) for v in obj[:max_items]]
-    if isinstance(obj, dict):
-        return {str(k)[:max_chars]: _clip(v, max_chars, max_items) for k, v in list(obj.items())[:max_items]}
-    return obj
+        return to_html(self, runs=runs)
+
+
+def finding_rank(f: Finding) -> tuple[int, float]:
+    """Sort key: worst severity first, then the surest top cause."""
+    return (-_RANK[f.severity], -(f.causes[0].confidence if f.causes else 0.0))
+
+
+def _last_resort(data: dict[str, Any], max_bytes: int, note: str) -> dict[str, Any]:
+    """`data` cut harder and harder (re-measured each time) until it fits; at worst its skeleton: guard,
+    status, error, the top finding's code and the note."""
+    fixed = {"schema_version": data["schema_version"], "guard": clip_text(data["guard"], 200),
+             "status": data["status"], "notes": [note]}
+    rest = {k: v for k, v in data.items() if k not in fixed}
+    room = max_bytes - json_size(fixed) - 16
+    cut = shrink(rest, room)
+    if cut is not None and json_size({**fixed, **cut}) <= max_bytes:
+        return {**fixed, **cut}
+    skeleton: dict[str, Any] = {**fixed, "findings": [], "error": None}
+    if data.get("error"):
+        skeleton["error"] = {k: clip_text(str(v), 300) if isinstance(v, str) else v for k, v in data["error"].items()}
+    if data.get("findings"):
+        top = data["findings"][0]
+        skeleton["findings"] = [{"code": top["code"], "severity": top["severity"],
+                                 "message": clip_text(top["message"], 300)}]
+    return skeleton

@@ -9,17 +9,18 @@ once into the guard's engine, because a guard may need to read a table more than
 
 from __future__ import annotations
 
-import glob as _glob
 import itertools
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Self
 
 import duckdb
 import pyarrow as pa
 
-from mlguard_orchestration._sql import ident, literal
+from mlguard_orchestration import _frames, _paths, _wide
+from mlguard_orchestration._sql import ident
 from mlguard_orchestration.errors import SourceError, SpecError, missing_column_error
 
 # Logical kinds: what a data scientist means by a column's type, independent of the storage width.
@@ -36,6 +37,13 @@ _KIND_BY_ID: dict[str, str] = {
 }
 NUMERIC_KINDS = frozenset({"integer", "float", "decimal"})
 TEMPORAL_KINDS = frozenset({"timestamp", "timestamp_tz", "date"})
+
+
+
+def kind_family(kind: str) -> str:
+    """What a column's kind can be compared with: any number with any number, any time with any time."""
+    return "numeric" if kind in NUMERIC_KINDS else "temporal" if kind in TEMPORAL_KINDS else kind
+
 
 # The names users may write in a spec, and which storage kinds satisfy them.
 LOGICAL_TYPES: dict[str, frozenset[str]] = {
@@ -96,8 +104,9 @@ class Subquery:
 
     sql: str
 
-    def render(self, table: Table) -> str:
-        return "(" + self.sql.replace("{table}", table.ref) + ")"
+    def render(self, table: Table, source: str | None = None) -> str:
+        """The subquery over `table`, or over `source` (a FROM item holding the columns it reads)."""
+        return "(" + self.sql.replace("{table}", source or table.ref) + ")"
 
 
 @dataclass(frozen=True)
@@ -122,40 +131,20 @@ def _describe(obj: Any) -> str:
 
 
 def _path_reader(path: str) -> str:
-    """The DuckDB table function reading a path, directory or glob; SourceError when nothing is there."""
-    is_remote = "://" in path
-    if not is_remote:
-        p = Path(path)
-        if p.is_dir():
-            files = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in (".parquet", ".pq"))
-            if not files:
-                raise SourceError(f"directory {path!r} contains no parquet files (looked for *.parquet, *.pq).")
-            pattern = str(p / "**" / "*.parquet") if all(f.endswith(".parquet") for f in files) else None
-            if pattern is None:
-                return f"read_parquet({literal('[' + ','.join(files) + ']')}::VARCHAR[])"  # pragma: no cover
-            return f"read_parquet({literal(pattern)}, hive_partitioning = true, union_by_name = true)"
-        if any(ch in path for ch in "*?["):
-            if not _glob.glob(path, recursive=True):
-                raise SourceError(f"no files match the pattern {path!r}.")
-        elif not p.exists():
-            near = sorted(f.name for f in p.parent.glob("*"))[:20] if p.parent.is_dir() else []
-            hint = f" Files in {str(p.parent)!r}: {', '.join(near)}." if near else ""
-            raise SourceError(f"file {path!r} does not exist.{hint}")
-    lower = path.lower()
-    if lower.endswith((".csv", ".csv.gz", ".tsv")):
-        return f"read_csv({literal(path)})"
-    if lower.endswith((".json", ".jsonl", ".ndjson")):
-        return f"read_json_auto({literal(path)})"
-    return f"read_parquet({literal(path)}, union_by_name = true)"
+    """The DuckDB table function reading a path, directory or glob literally (see `_paths`); SourceError when
+    nothing is there, SpecError for a FIFO or device."""
+    return _paths.path_source(path).reader
 
 
-# Errors that mean "the data could not be read" (retryable), as opposed to a bug in a query.
+# Errors that mean the guard built a wrong statement (a bug: never reported as bad data). Every other engine
+# error while a statement runs (I/O, corrupt pages, conversions, memory, DuckDB's own) is a read failure.
+_QUERY_ERRORS: tuple[type[Exception], ...] = (duckdb.ParserException, duckdb.BinderException,
+                                              duckdb.CatalogException)
+# Kept for callers that catch read failures around their own statements (the gate's tables).
 _READ_ERRORS: tuple[type[Exception], ...] = (
     duckdb.IOException, duckdb.InvalidInputException, duckdb.HTTPException, duckdb.PermissionException,
     duckdb.OutOfMemoryException, duckdb.ConversionException,
 )
-_QUERY_ERRORS: tuple[type[Exception], ...] = (duckdb.ParserException, duckdb.BinderException,
-                                              duckdb.CatalogException)
 
 
 def _first_line(exc: Exception) -> str:
@@ -183,11 +172,17 @@ class Engine:
     con: duckdb.DuckDBPyConnection = field(init=False)
     tables: dict[str, Table] = field(default_factory=dict, init=False)
     _ids: Any = field(default_factory=itertools.count, init=False)
+    # How each view reads its rows, for statements that read only some columns of a wide table: the table
+    # function of a path, or the in-memory object scanned in place.
+    _readers: dict[str, str] = field(default_factory=dict, init=False)
+    _objects: dict[str, Any] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET preserve_insertion_order = false")
         self.con.execute("SET enable_progress_bar = false")
+        # A wide table is read by one statement per column group (see `aggregate`): parse each file's footer once.
+        self.con.execute("SET parquet_metadata_cache = true")
         if self.threads:
             self.con.execute(f"SET threads = {int(self.threads)}")
 
@@ -225,11 +220,22 @@ class Engine:
     def _register(self, view: str, data: Any, source: str) -> None:
         q = ident(view)
         if isinstance(data, (str, os.PathLike)):
-            self.con.execute(f"CREATE VIEW {q} AS SELECT * FROM {_path_reader(os.fspath(data))}")
+            src = _paths.path_source(os.fspath(data))
+            self.con.execute(f"CREATE VIEW {q} AS SELECT * FROM {src.reader}")
+            for file, names in _paths.duplicate_columns(self.con, src).items():
+                _frames.require_unique_names([*names, *names], f"file {file!r}")
+            self._readers[view] = src.reader
             return
         if isinstance(data, Sql):
             if data.connection is None:
+                statements = self.con.extract_statements(data.query)
+                if len(statements) != 1:  # `SELECT 1; COPY … TO …` would run the second statement too
+                    raise SpecError(f"the SQL source must be one query; got {len(statements)} statements: "
+                                    f"{source}.")
                 self.con.execute(f"CREATE VIEW {q} AS {data.query}")
+                # DESCRIBE binds without running, and shows the repeated names that the view renamed.
+                names = [r[0] for r in self.con.execute(f"DESCRIBE {data.query}").fetchall()]
+                _frames.require_unique_names(names, source)
             else:
                 self._materialise(q, _arrow_reader(data.connection.sql(data.query)), source)
             return
@@ -240,15 +246,20 @@ class Engine:
             self._materialise(q, data, source)
             return
         if isinstance(data, (pa.Table, pa.RecordBatch)):
-            self.con.register(view, data)
+            self._register_arrow(view, data, source)
             return
         mod = type(data).__module__.split(".")[0]
         if mod == "polars":
-            frame = data.collect() if type(data).__name__ == "LazyFrame" else data
-            self.con.register(view, frame.to_arrow())
+            try:  # the user's lazy query runs here: its failure is the source's
+                frame = data.collect() if type(data).__name__ == "LazyFrame" else data
+                arrow = frame.to_arrow()
+            except Exception as exc:  # any error of the user's object is a read failure
+                raise SourceError(f"cannot read {source}: {type(exc).__name__}: {_first_line(exc)}") from exc
+            self._register_arrow(view, arrow, source)
             return
         if mod == "pandas" and type(data).__name__ == "DataFrame":
-            self._register_pandas(view, data, source)
+            _frames.check_pandas(data, source)
+            self._register_object(view, data)
             return
         raise SpecError(
             f"cannot guard a {type(data).__module__}.{type(data).__name__}. Pass a pandas or polars DataFrame, a "
@@ -256,20 +267,19 @@ class Engine:
             "mlguard_orchestration.Sql(query)."
         )
 
-    def _register_pandas(self, view: str, df: Any, source: str) -> None:
-        bad = [str(c) for c in df.columns if not isinstance(c, str)]
-        if bad:
-            raise SpecError(f"{source}: column names must be strings; got {bad[:5]}. Rename them first.")
-        for col in df.columns[df.dtypes == object]:
-            kinds = {type(v).__name__ for v in df[col].dropna().head(10_000)}
-            if len(kinds - {"str"}) and len(kinds) > 1:
-                raise SpecError(
-                    f"column {col!r} of {source} mixes Python types {sorted(kinds)}; a guard cannot compare "
-                    "such values reliably. Cast the column to one type (e.g. df[col].astype(str)) first."
-                )
-        self.con.register(view, df)
+    def _register_arrow(self, view: str, data: pa.Table | pa.RecordBatch, source: str) -> None:
+        _frames.require_unique_names(data.schema.names, source)
+        _frames.require_scannable_arrow(data.schema, source)
+        self._register_object(view, data)
+
+    def _register_object(self, view: str, data: Any) -> None:
+        """Scan an in-memory object in place; it is kept so a statement can scan a few of its columns."""
+        self.con.register(view, data)
+        self._objects[view] = data
 
     def _materialise(self, q: str, reader: pa.RecordBatchReader, source: str) -> None:
+        _frames.require_unique_names(reader.schema.names, source)
+        _frames.require_scannable_arrow(reader.schema, source)
         arrow_view = f"{q[:-1]}_stream\""
         self.con.register(arrow_view.strip('"'), reader)
         try:
@@ -278,26 +288,92 @@ class Engine:
             self.con.unregister(arrow_view.strip('"'))
 
     def sql(self, query: str, params: list[Any] | None = None, *, table: Table | None = None) -> list[tuple[Any, ...]]:
-        """Run a query. Read failures become SourceError naming the table's source; any other engine error
-        is a bug in the guard's own SQL and propagates as it is, so it is never mistaken for bad data."""
+        """Run a query. Any engine error while it runs (I/O, a corrupt page, a conversion, memory) becomes a
+        SourceError naming the table's source; a Parser/Binder/Catalog error means the guard built a wrong
+        statement, a bug, and propagates as it is, so it is never mistaken for bad data."""
         try:
             return self.con.execute(query, params or []).fetchall()
-        except _READ_ERRORS as exc:
+        except (*_QUERY_ERRORS, duckdb.InterruptException):
+            raise
+        except duckdb.Error as exc:
             raise _engine_error(exc, table.source if table else "the guard's query") from exc
 
     def aggregate(self, table: Table, exprs: dict[str, str | Subquery],
-                  derived: dict[str, str] | None = None) -> dict[str, Any]:
+                  derived: dict[str, str] | None = None, *, limit: int | None = None) -> dict[str, Any]:
         """Compute every aggregate in `exprs` in ONE statement: one streaming scan of `table` for the plain
         aggregates, plus one single-column scan per Subquery; returns {key: value}. `derived` adds per-row
-        columns ({name: SQL}) that the aggregates may use, computed once per row."""
-        keys = list(exprs)
-        if not keys:
+        columns ({name: SQL}) that the aggregates may use, computed once per row; `limit` aggregates over the
+        first `limit` rows only.
+
+        A wide table (more than `_wide.GROUP_COLUMNS` columns) gets one statement per group of columns, each
+        reading only its columns (see `_wide`): time linear in the columns, memory bounded by a group."""
+        if not exprs:
             return {}
         rendered = {k: e.render(table) if isinstance(e, Subquery) else e for k, e in exprs.items()}
-        select = ", ".join(f"{rendered[k]} AS {ident('m' + str(i))}" for i, k in enumerate(keys))
-        source = table.ref
+        groups = _wide.split(rendered, list(table.columns), derived or {})
+        if groups is None:
+            source = table.ref if limit is None else f"(SELECT * FROM {table.ref} LIMIT {int(limit)})"
+            return self._aggregate(table, exprs, list(exprs), source, derived or {})
+        values: dict[str, Any] = {}
+        for group in groups:
+            with self._columns(table, group.columns) as narrow, \
+                    self._one_thread(len(group.columns) > _wide.ONE_THREAD_COLUMNS):
+                source = narrow if limit is None else f"(SELECT * FROM {narrow} LIMIT {int(limit)})"
+                derived_here = {name: (derived or {})[name] for name in group.derived}
+                values.update(self._aggregate(table, exprs, group.keys, source, derived_here))
+        return {k: values[k] for k in exprs}
+
+    def _aggregate(self, table: Table, exprs: dict[str, str | Subquery], keys: list[str], source: str,
+                   derived: dict[str, str]) -> dict[str, Any]:
+        """One statement: the aggregates `keys` of `exprs` over the FROM item `source`."""
+        rendered = [e.render(table, source) if isinstance(e, Subquery) else e for e in (exprs[k] for k in keys)]
+        select = ", ".join(f"{sql} AS {ident('m' + str(i))}" for i, sql in enumerate(rendered))
+        if all(isinstance(exprs[k], Subquery) for k in keys):
+            # Only scalar subqueries (each reads the table itself): one row, not one per row of the table.
+            return dict(zip(keys, self.sql(f"SELECT {select}", table=table)[0]))
         if derived:
             extra = ", ".join(f"{expr} AS {ident(name)}" for name, expr in derived.items())
-            source = f"(SELECT *, {extra} FROM {table.ref}) AS {ident('scan')}"
+            source = f"(SELECT *, {extra} FROM {source}) AS {ident('scan')}"
         row = self.sql(f"SELECT {select} FROM {source}", table=table)[0]
         return dict(zip(keys, row))
+
+    @contextmanager
+    def _one_thread(self, on: bool) -> Iterator[None]:
+        """Run the statements inside on one thread when `on`: each thread decodes a row group of every column a
+        statement reads, so a statement over thousands of columns (a row hash) holds that much per thread."""
+        if not on:
+            yield
+            return
+        self.con.execute("SET threads = 1")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET threads = {int(self.threads)}" if self.threads else "RESET threads")
+
+    @contextmanager
+    def _columns(self, table: Table, columns: list[str]) -> Iterator[str]:
+        """A FROM item holding only `columns` of `table`. Binding a source costs time in proportion to ALL its
+        columns (5,000 columns: ~0.5 s for a DataFrame, ~0.15 s for parquet behind a view), so a statement
+        over a few columns of a wide table reads them straight from the file's table function or from a
+        narrow in-place view of the in-memory object (no copy), not from the table's view."""
+        cols = ", ".join(ident(c) for c in columns)
+        obj = self._objects.get(table.view)
+        if obj is None:
+            reader = self._readers.get(table.view, table.ref)
+            yield f"(SELECT {cols} FROM {reader})"
+            return
+        name = f"{table.view}_columns"
+        self.con.register(name, _narrow(obj, columns))
+        try:
+            yield ident(name)
+        finally:
+            self.con.unregister(name)
+
+
+def _narrow(obj: Any, columns: list[str]) -> Any:
+    """`columns` of an in-memory table, sharing its buffers (pandas: a frame of the same Series; Arrow: select)."""
+    if isinstance(obj, (pa.Table, pa.RecordBatch)):
+        return obj.select(columns)
+    import pandas as pd
+
+    return pd.DataFrame({c: obj[c] for c in columns}, copy=False)

@@ -3,11 +3,14 @@
 - `http_server`: a recording HTTP server (stdlib ThreadingHTTPServer in a thread). Set `.mode` to "ok" (200),
   "500", "400", "404" (quotes the request path back, as some servers do), "hang" (reads the request, then
   answers nothing until the test ends) or "drip" (answers 200, one byte every 0.2 s); or queue statuses in
-  `.script` (e.g. [500, 429]) that are answered first. Every request lands in `.requests`.
+  `.script` (e.g. [500, 429]) that are answered first, or functions of the request returning (status, body) in
+  `.replies` (answered before anything else). Every request lands in `.requests`.
 - `smtp_server`: an aiosmtpd Controller collecting messages in `.messages`; it accepts AUTH LOGIN/PLAIN for
   `.username`/`.password` over plain SMTP, and answers DATA with the replies queued in `.data_replies` first.
 - `refused_url` / `refused_port()`: a loopback port with nothing listening.
 - `silent_port`: a TCP server that accepts connections and never says a word (an SMTP server that hangs).
+- `quoting_smtp_server`: an SMTP server that refuses every login with a 535 quoting the client's AUTH line
+  (the base64 of user and password) back, as some servers do.
 
 Use them from a conftest with `from tests._servers import http_server  # noqa: F401`, or from a test module
 with `http_server = _servers.http_server` (an assignment, so that ruff does not see a redefinition).
@@ -18,8 +21,9 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import socketserver
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +49,7 @@ class RecordingHTTPServer:
         self.requests: list[Received] = []
         self.mode = "ok"
         self.script: list[int] = []
+        self.replies: list[Callable[[Received], tuple[int, bytes]]] = []
         self._release = threading.Event()
         outer = self
 
@@ -52,7 +57,9 @@ class RecordingHTTPServer:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.requests.append(Received("POST", self.path, dict(self.headers.items()), body))
-                if outer.script:
+                if outer.replies:
+                    self._answer(*outer.replies.pop(0)(outer.requests[-1]))
+                elif outer.script:
                     self._answer(outer.script.pop(0))
                 elif outer.mode == "hang":
                     outer._release.wait(120)  # longer than any notifier's budget; released when the test ends
@@ -144,6 +151,50 @@ class SmtpServer:
         self._controller.stop()
 
 
+class QuotingSmtpServer:
+    """A raw SMTP server on 127.0.0.1 that offers AUTH PLAIN and LOGIN and refuses every login with a 535 reply
+    quoting what the client sent (the AUTH PLAIN line, or the base64 password of AUTH LOGIN)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                self._say("220 quoting.test ESMTP")
+                while line := self.rfile.readline().decode(errors="replace").strip():
+                    outer.lines.append(line)
+                    verb = line.split(" ", 1)[0].upper()
+                    if verb in ("EHLO", "HELO"):
+                        self._say("250-quoting.test\r\n250 AUTH PLAIN LOGIN")
+                    elif line.upper().startswith("AUTH LOGIN"):
+                        self._say("334 VXNlcm5hbWU6")
+                        user = self.rfile.readline().decode(errors="replace").strip()
+                        self._say("334 UGFzc3dvcmQ6")
+                        password = self.rfile.readline().decode(errors="replace").strip()
+                        outer.lines += [user, password]
+                        self._say(f"535 5.7.8 rejected AUTH LOGIN {user} {password}")
+                    elif verb == "AUTH":
+                        self._say(f"535 5.7.8 Authentication failed for: {line}")
+                    elif verb == "QUIT":
+                        self._say("221 bye")
+                        return
+                    else:
+                        self._say("250 OK")
+
+            def _say(self, reply: str) -> None:
+                self.wfile.write(reply.encode() + b"\r\n")
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self.port = int(self._server.server_address[1])
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 def refused_port() -> int:
     """A loopback port that nothing listens on (bound, read, released)."""
     with socket.socket() as s:
@@ -161,6 +212,13 @@ def http_server() -> Iterator[RecordingHTTPServer]:
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
     server = SmtpServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def quoting_smtp_server() -> Iterator[QuotingSmtpServer]:
+    server = QuotingSmtpServer()
     yield server
     server.close()
 

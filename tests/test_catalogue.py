@@ -13,7 +13,7 @@ from mlguard_orchestration.report import Cause, Finding
 
 PKG = Path(__file__).resolve().parent.parent / "mlguard_orchestration"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "diagnostics.md"
-CODE_RE = re.compile(r"""["']((?:schema|volume|join|freshness|drift|leakage|guard|cause|training|preflight|gate|change)\.[a-z_]+)["']""")
+CODE_RE = re.compile(r"""["']((?:schema|volume|join|freshness|time|drift|leakage|guard|cause|training|preflight|gate|change)\.[a-z_]+)["']""")
 
 
 def _codes_in_source() -> set[str]:

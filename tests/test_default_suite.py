@@ -48,7 +48,7 @@ def test_reference_roles(ref: mg.TableProfile) -> None:
 def test_suite_derives_expected_checks(ref: mg.TableProfile) -> None:
     kinds = [c.kind for c in default_checks("data", ref, "churned")]
     for kind in ("schema", "row_count", "row_count_change", "null_rate_drift", "unseen_categories", "drift",
-                 "unique", "range", "label_drift"):
+                 "unique", "reference_range", "time_drift", "label_drift"):
         assert kind in kinds
     assert "duplicate_rows" not in kinds  # user_id is unique: Unique covers duplicated rows
     assert "finite" in kinds

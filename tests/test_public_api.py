@@ -14,6 +14,7 @@ PUBLIC = {
     "Schema", "SourceError", "SpecError", "Sql", "TableProfile", "TargetLeakage", "TrainTestOverlap", "Unique",
     "UnseenCategories", "build_profile", "explain", "load_spec", "__version__",
     "Champion", "Change", "Fingerprint", "GateSpec", "evaluate_gate", "register_champion",
+    "ColumnRule", "ReferencePolicy", "ReferenceRange", "SuiteOptions", "TimeDrift",
 }
 
 
@@ -45,3 +46,16 @@ def test_core_imports_and_runs_without_airflow_prefect_or_torch() -> None:
                           check=False)
     assert proc.returncode == 0, proc.stderr
     assert "core-ok" in proc.stdout
+
+
+def test_importing_the_package_loads_no_engine() -> None:
+    """The root namespace is lazy: `import mlguard_orchestration` (every CLI call, every spawned worker) loads
+    neither DuckDB, pandas nor pyarrow until a name that needs them is used."""
+    probe = ("import sys, mlguard_orchestration as mg\n"
+             "heavy = sorted(m for m in ('duckdb', 'pandas', 'pyarrow', 'numpy', 'fsspec') if m in sys.modules)\n"
+             "assert not heavy, heavy\n"
+             "mg.Guard\n"
+             "assert 'duckdb' in sys.modules\n"
+             "print('lazy-ok')")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and "lazy-ok" in out.stdout, out.stderr

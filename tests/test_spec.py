@@ -167,3 +167,32 @@ def test_spec_check_on_unknown_table_is_a_spec_error() -> None:
     report = guard.run({"features": pd.DataFrame({"x": [1]})})
     assert report.status == "error"
     assert report.error is not None and "Did you mean 'features'?" in report.error.message
+
+
+def test_yaml_reads_on_off_yes_no_as_strings(tmp_path) -> None:
+    """YAML 1.2 booleans: the README's join spec (`on: [...]`) loads; only true/false are booleans."""
+    import mlguard_orchestration as mg
+
+    path = tmp_path / "guards.yaml"
+    path.write_text("name: j\nsample_values: false\ndefault_suite: True\nchecks:\n"
+                    "  - {kind: join_keys, left: labels, right: features, on: [user_id, snapshot_date]}\n"
+                    "  - {kind: allowed_values, column: answer, values: [yes, no, on, off, y, n]}\n")
+    spec = mg.load_spec(path)
+    assert spec.default_suite is True and spec.sample_values is False
+    assert spec.checks[0].on == ["user_id", "snapshot_date"]
+    assert spec.checks[1].values == ["yes", "no", "on", "off", "y", "n"]
+
+
+def test_a_spec_column_that_never_existed_is_a_spec_error_with_a_hint() -> None:
+    import pandas as pd
+
+    import mlguard_orchestration as mg
+
+    df = pd.DataFrame({"monthly_spend_usd": [1.0, 2.0, 3.0]})
+    report = mg.Guard("g", [mg.NullRate(column="monthly_spnd_usd")], reference=mg.build_profile(df)).run(df)
+    assert report.status == "error" and report.error is not None and report.error.code == "guard.spec_error"
+    assert "Did you mean 'monthly_spend_usd'?" in report.error.message
+    # without a reference nothing tells a typo from an upstream rename: a finding that says both
+    plain = mg.Guard("g", [mg.NullRate(column="monthly_spnd_usd")]).run(df)
+    assert plain.status == "fail" and plain.findings[0].code == "schema.missing_column"
+    assert "misspelt in the spec" in plain.findings[0].causes[0].summary

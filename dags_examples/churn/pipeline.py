@@ -47,7 +47,7 @@ BUGS: dict[str, str] = {**DATA_BUGS, **TRAINING_BUGS, **GATE_BUGS}
 EXPECTED: dict[str, tuple[str, str, str]] = {
     "wrong_join_key": ("guard_join", "join.fan_out", "cause.missing_join_key"),
     "key_type_mismatch": ("guard_join", "join.match_rate", "cause.key_format_mismatch"),
-    "timezone_shift": ("guard_training", "leakage.point_in_time", "cause.timezone_mismatch"),
+    "timezone_shift": ("guard_extract", "time.hour_shift", "cause.timezone_mismatch"),
     "train_test_overlap": ("guard_split", "leakage.row_overlap", "cause.rows_copied_across_split"),
     "renamed_column": ("guard_extract", "schema.missing_column", "cause.renamed_column"),
     "unit_change": ("guard_extract", "drift.numeric", "cause.unit_change"),

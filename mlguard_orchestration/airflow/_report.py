@@ -5,7 +5,10 @@
 - error, source    → GuardSourceUnavailable (an AirflowException): retried as configured (the file may
                      not be written yet, the database may be back).
 - error, spec      → GuardSpecInvalid (an AirflowFailException): the DAG must change.
-The compact report is pushed under XCOM_KEY *before* the decision, so callbacks and later tasks can read it.
+The compact report is pushed under XCOM_KEY *before* the decision, so callbacks and later tasks can read it;
+when the full report is larger, it goes to the guard's store and XCOM_FULL_KEY holds where ({"store", "path"}),
+which the report view (`plugin.py`) reads. A passing guard's summary rides on its task's asset events
+(`extra["mlguard"]`). The log carries the report once (`adapters.log_text`).
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from mlguard_orchestration.notify.render import to_text
+from mlguard_orchestration.adapters import keep_full_report, log_text, store_of, summary
 from mlguard_orchestration.report import Report
+from mlguard_orchestration.store import ProfileStore
 
 XCOM_KEY = "mlguard_report"
+XCOM_FULL_KEY = "mlguard_report_full"
+ASSET_EXTRA_KEY = "mlguard"
 
 
 class GuardCheckFailed(AirflowFailException):
@@ -57,10 +63,29 @@ def logical_date(context: Any) -> Any:
     return context.get("logical_date") or (dag_run.run_after if dag_run is not None else None)
 
 
-def publish(report: Report, context: Any, log: logging.Logger | Any) -> Report:
-    """Push the compact report to XCom, log it, and end the task the way its status says."""
-    context["ti"].xcom_push(key=XCOM_KEY, value=report.compact())
-    (log.info if report.passed else log.error)("%s", to_text(report))
+def run_key(context: Any) -> str:
+    """The task try a kept report belongs to: dag, run, task, map index and try."""
+    ti = context["ti"]
+    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}/{ti.try_number}"
+
+
+def publish(report: Report, context: Any, log: logging.Logger | Any,
+            store: ProfileStore | str | None = None) -> Report:
+    """Push the compact report to XCom (and the full one to `store` when larger), log it once, put the summary
+    on the task's asset events, and end the task the way its status says."""
+    ti, where = context["ti"], store_of(store)
+    kept, note = keep_full_report(report, where, run_key(context))
+    if note is not None:
+        report = report.model_copy(update={"notes": [*report.notes, note]})
+    ti.xcom_push(key=XCOM_KEY, value=report.compact())
+    if kept is not None and where is not None:
+        ti.xcom_push(key=XCOM_FULL_KEY, value={"store": where.root, "path": kept})
+    if report.passed:
+        try:
+            _annotate_outlets(report, context, kept)
+        except Exception as exc:  # noqa: BLE001 (observability never fails the task)
+            log.warning("mlguard could not put the guard's summary on the asset events: %s", exc)
+    (log.info if report.passed else log.error)("%s", log_text(report, kept))
     if report.status == "fail":
         raise GuardCheckFailed(report)
     if report.error is not None:
@@ -68,6 +93,19 @@ def publish(report: Report, context: Any, log: logging.Logger | Any) -> Report:
             raise GuardSourceUnavailable(report.headline())
         raise GuardSpecInvalid(report.headline())
     return report
+
+
+def _annotate_outlets(report: Report, context: Any, kept: str | None) -> None:
+    """The guard's summary in the `extra` of every asset event the task emits (only a task that succeeds
+    emits them: a passing or warning guard)."""
+    from airflow.sdk import Asset
+
+    task, events = context.get("task"), context.get("outlet_events")
+    if task is None or events is None:
+        return
+    for outlet in getattr(task, "outlets", None) or []:
+        if isinstance(outlet, Asset):
+            events[outlet].extra[ASSET_EXTRA_KEY] = summary(report, kept)
 
 
 def read_report(dag_run: Any, task_id: str) -> Report | None:

@@ -24,26 +24,27 @@ from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_d
 
 from mlguard_orchestration.airflow._report import dag_file, publish, run_context
 from mlguard_orchestration.airflow._sources import resolve
+from mlguard_orchestration.airflow.lineage import GuardLineage
 from mlguard_orchestration.airflow.operators import default_store
 from mlguard_orchestration.errors import MlguardError
 from mlguard_orchestration.gate import GateSpec, register_champion, run_gate
-from mlguard_orchestration.gate.inputs import gate_spec
-from mlguard_orchestration.report import GuardErrorInfo, Report
+from mlguard_orchestration.gate.spec import gate_spec
+from mlguard_orchestration.report import Report
 
 
-def judge(spec: GateSpec, value: Any, context: Any, log: logging.Logger | Any, *, store: str | None,
-          register: bool, packages: Sequence[str]) -> dict[str, Any]:
+def judge(operator: GuardLineage, spec: GateSpec, value: Any, context: Any, log: logging.Logger | Any, *,
+          store: str | None, register: bool, packages: Sequence[str]) -> dict[str, Any]:
     """Run the gate on a task's value, publish the report, register a passing model when asked."""
     where = store or default_store()
-    report = run_gate(spec, value, store=where, packages=packages, code_path=dag_file(context),
-                      context=run_context(context))
-    publish(report, context, log)
+    report = operator.judged = run_gate(spec, value, store=where, packages=packages, code_path=dag_file(context),
+                                        context=run_context(context))
+    publish(report, context, log, where)
     if register:
         register_champion(report, where)
     return report.compact()
 
 
-class ModelGateOperator(BaseOperator):
+class ModelGateOperator(GuardLineage, BaseOperator):
     """The gate over `inputs`: the gate inputs as a mapping of (templated) values and paths, where any value
     may be `{"xcom": task_id, "key": …}`; or `{"xcom": task_id}` alone for an upstream task that returned them.
 
@@ -69,10 +70,9 @@ class ModelGateOperator(BaseOperator):
         try:
             value = self._resolve(context)
         except MlguardError as exc:  # the upstream value is missing: still a report, never a bare traceback
-            report = Report(guard=self.spec.name, status="error", error=GuardErrorInfo.of(exc),
-                            context=run_context(context))
-            return publish(report, context, self.log).compact()
-        return judge(self.spec, value, context, self.log, store=self.store, register=self.register,
+            self.judged = Report.of_error(self.spec.name, exc, run_context(context))
+            return publish(self.judged, context, self.log).compact()
+        return judge(self, self.spec, value, context, self.log, store=self.store, register=self.register,
                      packages=self.packages)
 
     def _resolve(self, context: Any) -> Any:
@@ -82,7 +82,7 @@ class ModelGateOperator(BaseOperator):
                 for k, v in self.inputs.items()}
 
 
-class _GatePythonOperator(DecoratedOperator, PythonOperator):
+class _GatePythonOperator(GuardLineage, DecoratedOperator, PythonOperator):
     template_fields: Sequence[str] = (*PythonOperator.template_fields, "store")
     custom_operator_name: ClassVar[str] = "@task.mlguard_gate"
 
@@ -97,7 +97,7 @@ class _GatePythonOperator(DecoratedOperator, PythonOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         value = super().execute(context)
-        return judge(self.spec, value, context, self.log, store=self.store, register=self.register,
+        return judge(self, self.spec, value, context, self.log, store=self.store, register=self.register,
                      packages=self.packages)
 
 

@@ -15,6 +15,7 @@ from airflow.sdk import BaseOperator
 from mlguard_orchestration.adapters import GuardSettings
 from mlguard_orchestration.airflow._report import dag_file, logical_date, publish, run_context
 from mlguard_orchestration.airflow._sources import resolve_tables
+from mlguard_orchestration.airflow.lineage import GuardLineage
 from mlguard_orchestration.checks import (
     AnyCheck,
     Drift,
@@ -30,7 +31,7 @@ from mlguard_orchestration.checks import (
 )
 from mlguard_orchestration.errors import MlguardError
 from mlguard_orchestration.guard import Guard
-from mlguard_orchestration.report import GuardErrorInfo, Report
+from mlguard_orchestration.report import Report
 from mlguard_orchestration.spec import GuardSpec
 
 
@@ -41,7 +42,7 @@ def default_store() -> str:
     return os.environ.get("MLGUARD_STORE") or os.path.join(home, "mlguard", "profiles")
 
 
-class DataGuardOperator(BaseOperator):
+class DataGuardOperator(GuardLineage, BaseOperator):
     """Run a guard — checks and/or a spec file, optionally against reference profiles — over `tables`.
 
     :param tables: {table name: source}; a single source means the table "data". Templated.
@@ -49,6 +50,9 @@ class DataGuardOperator(BaseOperator):
     :param checks: check objects or dicts (`{"kind": "null_rate", …}`).
     :param default_suite: derive checks from the reference of every table (True) or of the named ones.
     :param label_column: the label column, so the default suite also watches its distribution.
+    :param suite: what the default suite should know (`SuiteOptions` or its dict: `exclude`, `partition_by`,
+        per-column `columns` rules).
+    :param reference_policy: `last_good` (default), `rolling[:N]` or `pinned`.
     :param store: where references live (local path or fsspec URL; default `default_store()`); each table's
         profile is promoted only when the guard passes.
     """
@@ -60,7 +64,8 @@ class DataGuardOperator(BaseOperator):
                  checks: Sequence[AnyCheck | Mapping[str, Any]] = (), guard_name: str | None = None,
                  default_suite: bool | Sequence[str] = False, label_column: str | None = None,
                  reference: str | Mapping[str, str] | None = None, store: str | None = None,
-                 sample_values: bool = False, **kwargs: Any) -> None:
+                 sample_values: bool = False, suite: Mapping[str, Any] | None = None,
+                 reference_policy: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.tables = tables if isinstance(tables, Mapping) else {"data": tables}
         self.spec = spec
@@ -71,6 +76,9 @@ class DataGuardOperator(BaseOperator):
         self.reference = reference
         self.store = store
         self.sample_values = sample_values
+        self.suite = suite
+        self.reference_policy = reference_policy
+        GuardSettings(suite=suite, reference_policy=reference_policy)  # validated at parse time
 
     def build_guard(self) -> Guard:
         """The Guard, built the way every adapter builds one (`GuardSettings`); named after the task unless
@@ -79,7 +87,8 @@ class DataGuardOperator(BaseOperator):
             name=self.guard_name or None, spec=self.spec, checks=self.checks, label_column=self.label_column,
             default_suite=self.default_suite if isinstance(self.default_suite, bool) else list(self.default_suite),
             reference=dict(self.reference) if isinstance(self.reference, Mapping) else self.reference,
-            store=self.store, sample_values=self.sample_values)
+            store=self.store, sample_values=self.sample_values, suite=self.suite,
+            reference_policy=self.reference_policy)
         return settings.build(self.task_id, default_store())
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -88,11 +97,11 @@ class DataGuardOperator(BaseOperator):
             guard.code_path = dag_file(context)
             data = resolve_tables(self.tables, context)
         except MlguardError as exc:  # the guard cannot even start: still a report, never a bare traceback
-            report = Report(guard=self.guard_name or self.task_id, status="error", error=GuardErrorInfo.of(exc),
-                            context=run_context(context))
-        else:
-            report = guard.run(data, logical_date=logical_date(context), context=run_context(context))
-        return publish(report, context, self.log).compact()
+            self.judged = Report.of_error(self.guard_name or self.task_id, exc, run_context(context))
+            return publish(self.judged, context, self.log).compact()
+        self.judged = guard.run(data, logical_date=logical_date(context), context=run_context(context))
+        self.profiles = guard.last_profiles
+        return publish(self.judged, context, self.log, guard.store).compact()
 
 
 class SchemaGuardOperator(DataGuardOperator):

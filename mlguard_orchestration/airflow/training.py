@@ -20,6 +20,7 @@ from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_d
 
 from mlguard_orchestration.adapters import TrainingGuardFactory
 from mlguard_orchestration.airflow._report import publish, run_context
+from mlguard_orchestration.airflow.operators import default_store
 from mlguard_orchestration.errors import GuardFailed
 
 
@@ -40,10 +41,10 @@ class _TrainingPythonOperator(DecoratedOperator, PythonOperator):
         try:
             result = super().execute(context)
         except GuardFailed as stopped:  # TrainingStopped: the guard's verdict, with its report
-            publish(stopped.report, context, self.log)
+            publish(stopped.report, context, self.log, default_store())
             raise  # unreachable: publish raised for a failed report
         if factory.guards:
-            publish(factory.guards[-1].report(), context, self.log)
+            publish(factory.guards[-1].report(), context, self.log, default_store())
         return result
 
 

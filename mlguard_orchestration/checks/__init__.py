@@ -18,22 +18,26 @@ from mlguard_orchestration.checks.schema import (
     NullRate,
     Pattern,
     Range,
+    ReferenceRange,
     Schema,
     Unique,
 )
+from mlguard_orchestration.checks.time import TimeDrift
 from mlguard_orchestration.checks.volume import DuplicateRows, RowCount, RowCountChange
 
 ALL_CHECKS: tuple[type[Check], ...] = (
-    Schema, NullRate, Range, Finite, AllowedValues, Pattern, Unique,
+    Schema, NullRate, Range, Finite, AllowedValues, Pattern, Unique, ReferenceRange,
     RowCount, RowCountChange, DuplicateRows,
     JoinKeys,
-    Freshness,
+    Freshness, TimeDrift,
     Drift, NullRateDrift, UnseenCategories, LabelDrift,
     TrainTestOverlap, GroupOverlap, TargetLeakage, PointInTime,
 )
 
 AnyCheck = Annotated[
-    Schema | NullRate | Range | Finite | AllowedValues | Pattern | Unique | RowCount | RowCountChange | DuplicateRows | JoinKeys | Freshness | Drift | NullRateDrift | UnseenCategories | LabelDrift | TrainTestOverlap | GroupOverlap | TargetLeakage | PointInTime,
+    Schema | NullRate | Range | Finite | AllowedValues | Pattern | Unique | ReferenceRange | RowCount | RowCountChange
+    | DuplicateRows | JoinKeys | Freshness | TimeDrift | Drift | NullRateDrift | UnseenCategories | LabelDrift
+    | TrainTestOverlap | GroupOverlap | TargetLeakage | PointInTime,
     Field(discriminator="kind"),
 ]
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mlguard_orchestration.errors import SpecError
-from mlguard_orchestration.profile import ProfilePlan, TableProfile
+from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
+from mlguard_orchestration.profile import ColumnProfile, ProfilePlan, Role, TableProfile
 from mlguard_orchestration.report import Cause, Finding, Severity
-from mlguard_orchestration.sources import Engine, Subquery, Table
+from mlguard_orchestration.sources import Engine, Subquery, Table, kind_family
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,21 @@ class RunOptions:
     logical_date: datetime | None = None  # the run's logical date; the guard sets it to now when not given
     sample_values: bool = False  # put a few raw values into evidence (off by default: data may be sensitive)
     redact: bool = False  # with sample_values: replace each value by a short hash
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the reference checks judge when no columns are named: every column the reference profiled, minus
+    `exclude` and the partition columns (declared in `partition_by`, or detected: one value in the reference,
+    one other value in the batch). A partition column changes by design between runs; it is never drift."""
+
+    exclude: frozenset[str] = frozenset()
+    partition_by: frozenset[str] = frozenset()
+    roles: tuple[tuple[str, Role], ...] = ()  # the user's role overrides, as (column, role) pairs
+
+    @property
+    def role_overrides(self) -> dict[str, Role]:
+        return dict(self.roles)
 
 
 @dataclass
@@ -42,6 +57,36 @@ class TableContext:
     options: RunOptions
     profile: TableProfile | None = None
     plan: ProfilePlan | None = None  # how this table is scanned (set before checks declare their metrics)
+    scope: Scope = Scope()
+
+    def partitions(self) -> list[str]:
+        """Partition columns of this batch: declared ones; those constant in both the reference and the batch
+        with different values (month=1 then month=2); and numbers that moved on to the next stretch of their
+        sequence (a year-fraction date, a week index: the batch's range starts right after the reference's and
+        is about as long — a unit change would stretch it, an offset leave a gap)."""
+        declared = [c for c in self.table.columns if c in self.scope.partition_by]
+        if self.reference is None or self.profile is None:
+            return declared
+        detected = [n for n, col in self.profile.columns.items()
+                    if (ref := self.reference.columns.get(n)) is not None and n not in declared
+                    and (_new_constant(col, ref) or _next_stretch(col, ref))]
+        return declared + detected
+
+    def auto_columns(self, roles: tuple[str, ...]) -> list[tuple[ColumnProfile, ColumnProfile]]:
+        """(batch, reference) profiles of the columns a reference check judges when it names none: the
+        reference's columns in `roles`, not unique (keys are Unique's), not excluded, not partitions, present
+        in the batch with a comparable type (a changed type is the schema check's finding)."""
+        ref = self.reference
+        if ref is None or self.profile is None:
+            return []
+        skip = set(self.scope.exclude) | set(self.partitions())
+        return [(self.profile.columns[n], c) for n, c in ref.columns.items()
+                if c.role in roles and not c.unique and n not in skip and n in self.profile.columns
+                and kind_family(self.profile.columns[n].kind) == kind_family(c.kind)]
+
+    def count(self, condition: str) -> int:
+        """Rows where `condition` (SQL) holds: a follow-up probe for a check that already knows it fires."""
+        return int(self.engine.sql(f"SELECT count_if({condition}) FROM {self.table.ref}", table=self.table)[0][0] or 0)
 
     def require_reference(self, check: str) -> TableProfile:
         if self.reference is None:
@@ -50,6 +95,21 @@ class TableContext:
                 "Pass reference=… (a profile from `mlguard profile`) or a profile store with a promoted reference."
             )
         return self.reference
+
+
+def _new_constant(batch: ColumnProfile, ref: ColumnProfile) -> bool:
+    return (batch.constant_value is not None and ref.constant_value is not None
+            and batch.constant_value != ref.constant_value)
+
+
+def _next_stretch(batch: ColumnProfile, ref: ColumnProfile) -> bool:
+    if kind_family(batch.kind) != "numeric" or kind_family(ref.kind) != "numeric" or batch.role == "temporal":
+        return False
+    if None in (batch.min, batch.max, ref.min, ref.max):
+        return False
+    assert batch.min is not None and batch.max is not None and ref.min is not None and ref.max is not None
+    span, span_b = ref.max - ref.min, batch.max - batch.min
+    return span > 0 and batch.min > ref.max and batch.min - ref.max <= span and 0.5 <= span_b / span <= 2
 
 
 @dataclass
@@ -64,13 +124,30 @@ class RunContext:
         try:
             return self.tables[name]
         except KeyError:
-            from mlguard_orchestration.errors import did_you_mean
 
             hint = did_you_mean(name, self.tables)
             raise SpecError(
                 f"check {check} reads table {name!r}, but the guard was given tables {sorted(self.tables)}."
-                + (f" Did you mean {hint!r}?" if hint else "")
+                + suggestion(hint)
             ) from None
+
+
+def names(v: Any) -> Any:
+    """A field that lists columns also takes one name as a string: `columns="user_id"` is `["user_id"]`."""
+    return [v] if isinstance(v, str) else v
+
+
+def explain_error(err: Any, model: type[BaseModel]) -> str:
+    """A pydantic error in words: the message, the value given, and for an unknown field the closest field
+    `model` has."""
+    field = err["loc"][-1] if err.get("loc") else None
+    if err.get("type") == "extra_forbidden" and isinstance(field, str):
+        known = [f.alias or n for n, f in model.model_fields.items()]
+        hint = did_you_mean(field, known)
+        return f"unknown field {field!r}.{suggestion(hint)} Known fields: {', '.join(known)}."
+    given = err.get("input")
+    shown = repr(given)[:80] if given is not None and not isinstance(given, dict) else None
+    return err["msg"] + (f" (got {shown})" if shown else "")
 
 
 class Check(BaseModel):
@@ -133,6 +210,57 @@ def cause(code: str, summary: str, confidence: float, evidence: dict[str, Any] |
     entry = CATALOGUE[code]
     return Cause(code=code, summary=summary, confidence=round(min(max(confidence, 0.0), 1.0), 3),
                  evidence=evidence or {}, next_check=entry.next_check, fix=entry.fix)
+
+
+class ReferenceCheck(ScanCheck):
+    """Base of the checks that compare a batch with its reference profile: over the named `columns`, or
+    (none named) over the context's automatic scope, which leaves out excluded and partition columns."""
+
+    columns_: list[str] | None = Field(None, alias="columns")
+    unexplained: Severity = Field("fail", description="Severity of a finding that no confident cause explains. "
+                                                      "The default suite uses 'warn': real data moves for "
+                                                      "reasons no profile shows, while a named fault (a unit "
+                                                      "change, a dropped category) is decisive and fails.")
+    needs_reference: ClassVar[bool] = True
+    model_config = ConfigDict(**ScanCheck.model_config, populate_by_name=True)
+
+    _names = field_validator("columns_", mode="before")(classmethod(lambda cls, v: names(v)))
+
+    def columns(self) -> list[str]:
+        return list(self.columns_ or [])
+
+    def label(self) -> str:
+        return f"{self.kind}({', '.join(self.columns_)})" if self.columns_ else self.kind
+
+    def _pairs(self, ctx: TableContext, roles: tuple[str, ...]) -> list[tuple[ColumnProfile, ColumnProfile]]:
+        """(batch, reference) profiles of the columns this check covers."""
+        ref = ctx.require_reference(self.label())
+        if not self.columns_:
+            return ctx.auto_columns(roles)
+        assert ctx.profile is not None
+        return [(ctx.profile.columns[n], ref.columns[n]) for n in self.columns_
+                if n in ctx.profile.columns and n in ref.columns and ref.columns[n].role in roles]
+
+    def _severity(self, value: float, warn: float, fail: float) -> Severity | None:
+        level: Severity | None = "fail" if value >= fail else "warn" if value >= warn else None
+        return "warn" if level and self.severity == "warn" else level
+
+    def _judged(self, level: Severity | None, causes: list[Cause]) -> Severity | None:
+        """The finding's severity given its causes: with `unexplained='warn'`, a confident cause makes any
+        finding a fail and its absence makes it a warning; with 'fail', the thresholds alone decide."""
+        if level is None or self.severity == "warn" or self.unexplained == "fail":
+            return level
+        return "fail" if max((c.confidence for c in causes), default=0.0) >= CONFIDENT else "warn"
+
+
+CONFIDENT = 0.7  # a cause this sure explains a finding
+
+
+def ordered(low: tuple[str, float | None], high: tuple[str, float | None]) -> None:
+    """ValueError unless low ≤ high (each given as (field name, value)); None means unbounded."""
+    (lo_name, lo), (hi_name, hi) = low, high
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"{lo_name} ({lo}) is above {hi_name} ({hi}): {lo_name} must not exceed {hi_name}")
 
 
 def rate(part: float, whole: float) -> float:

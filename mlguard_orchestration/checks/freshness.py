@@ -21,7 +21,6 @@ from pydantic import field_validator
 from mlguard_orchestration._sql import literal
 from mlguard_orchestration.checks.base import ScanCheck, TableContext, cause
 from mlguard_orchestration.diagnose.timing import (
-    TEMPORAL,
     as_datetime,
     check_zone_in_engine,
     future_timezone_cause,
@@ -33,6 +32,7 @@ from mlguard_orchestration.diagnose.timing import (
 )
 from mlguard_orchestration.errors import SpecError
 from mlguard_orchestration.report import Finding
+from mlguard_orchestration.sources import TEMPORAL_KINDS
 
 
 class Freshness(ScanCheck):
@@ -79,7 +79,7 @@ class Freshness(ScanCheck):
 
     def metrics(self, ctx: TableContext) -> dict[str, str]:
         col = ctx.table.column(self.column)
-        if col.kind not in TEMPORAL:
+        if col.kind not in TEMPORAL_KINDS:
             raise SpecError(f"freshness check on {self.column!r} needs a TIMESTAMP, TIMESTAMP WITH TIME ZONE or "
                             f"DATE column; it is {col.sql_type} ({col.kind}). Parse it upstream, or point the "
                             "check at the event-time column.")

@@ -17,46 +17,14 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mlguard_orchestration.checks.base import QueryCheck, RunContext, TableContext, rate
+from mlguard_orchestration.checks.base import QueryCheck, RunContext, TableContext, names, rate
+from mlguard_orchestration.diagnose.keys import KeyPair
 from mlguard_orchestration.report import Cause, Finding
-from mlguard_orchestration.sources import NUMERIC_KINDS, Column, Engine, Table
+from mlguard_orchestration.sources import Engine, Table
 
 Relationship = Literal["one_to_one", "many_to_one", "one_to_many", "many_to_many"]
 
 _EPS = 1e-9
-
-
-def _kind_family(kind: str) -> str:
-    return "numeric" if kind in NUMERIC_KINDS else kind
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    """One component of the join key: the column on each side and how the two are compared."""
-
-    left: Column
-    right: Column
-
-    @property
-    def mismatch(self) -> bool:
-        """The logical kinds differ (integer vs string, timestamp vs date, …): compared as text."""
-        return _kind_family(self.left.kind) != _kind_family(self.right.kind)
-
-    @property
-    def as_text(self) -> bool:
-        # Same logical kind but a different storage type that DuckDB may refuse to compare (uuid vs varchar).
-        return self.mismatch or (self.left.kind == "string" and self.left.sql_type != self.right.sql_type)
-
-    def lexpr(self, alias: str | None = None) -> str:
-        return _expr(self.left, self.as_text, alias)
-
-    def rexpr(self, alias: str | None = None) -> str:
-        return _expr(self.right, self.as_text, alias)
-
-
-def _expr(col: Column, as_text: bool, alias: str | None) -> str:
-    ref = f"{alias}.{col.q}" if alias else col.q
-    return f"{ref}::VARCHAR" if as_text else ref
 
 
 @dataclass(frozen=True)
@@ -157,10 +125,7 @@ class JoinKeys(QueryCheck):
     max_null_key_rate: float = Field(0.0, ge=0.0, le=1.0)
     joined: str | None = None
 
-    @field_validator("on", "left_on", "right_on", mode="before")
-    @classmethod
-    def _one_ok(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
+    _names = field_validator("on", "left_on", "right_on", mode="before")(classmethod(lambda cls, v: names(v)))
 
     @model_validator(mode="after")
     def _keys(self) -> JoinKeys:

@@ -21,11 +21,19 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mlguard_orchestration._sql import ident, literal, literal_list
-from mlguard_orchestration.checks.base import QueryCheck, RunContext, ScanCheck, TableContext, cause, rate
-from mlguard_orchestration.diagnose.timing import TEMPORAL, pair_exprs, point_in_time_cause
+from mlguard_orchestration.checks.base import (
+    QueryCheck,
+    RunContext,
+    ScanCheck,
+    TableContext,
+    cause,
+    names,
+    rate,
+)
+from mlguard_orchestration.diagnose.timing import pair_exprs, point_in_time_cause
 from mlguard_orchestration.errors import SpecError
 from mlguard_orchestration.report import Finding
-from mlguard_orchestration.sources import NUMERIC_KINDS, Column, Table
+from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Column, Table
 
 # -- shared helpers ---------------------------------------------------------------------------------------
 
@@ -43,10 +51,6 @@ def _comparable(a: Column, b: Column) -> tuple[str, str, bool]:
     if a.kind == b.kind == "timestamp_tz":
         return a.q, b.q, False
     return f"{a.q}::VARCHAR", f"{b.q}::VARCHAR", True
-
-
-def _column_list(v: Any) -> Any:
-    return [v] if isinstance(v, str) else v
 
 
 def _pair_tables(check: QueryCheck, ctx: RunContext, train: str, test: str) -> tuple[Table, Table]:
@@ -73,7 +77,7 @@ class TrainTestOverlap(QueryCheck):
 
     model_config = ConfigDict(**QueryCheck.model_config, populate_by_name=True)
 
-    _lists = field_validator("columns_", "exclude", mode="before")(classmethod(lambda cls, v: _column_list(v)))
+    _lists = field_validator("columns_", "exclude", mode="before")(classmethod(lambda cls, v: names(v)))
 
     @model_validator(mode="after")
     def _sides(self) -> TrainTestOverlap:
@@ -165,7 +169,7 @@ class GroupOverlap(QueryCheck):
     group: list[str] = Field(min_length=1)
     max_rate: float = Field(0.0, ge=0.0, le=1.0)
 
-    _one = field_validator("group", mode="before")(classmethod(lambda cls, v: _column_list(v)))
+    _one = field_validator("group", mode="before")(classmethod(lambda cls, v: names(v)))
 
     @model_validator(mode="after")
     def _sides(self) -> GroupOverlap:
@@ -270,7 +274,7 @@ class TargetLeakage(QueryCheck):
 
     model_config = ConfigDict(**QueryCheck.model_config, populate_by_name=True)
 
-    _one = field_validator("features", mode="before")(classmethod(lambda cls, v: _column_list(v)))
+    _one = field_validator("features", mode="before")(classmethod(lambda cls, v: names(v)))
 
     def label(self) -> str:
         return f"target_leakage({self.label_})"
@@ -292,7 +296,7 @@ class TargetLeakage(QueryCheck):
                 col = t.column(name, where)
                 if name == self.label_:
                     raise SpecError(f"{self.label()}: the label {name!r} is also listed as a feature.")
-                if col.kind not in NUMERIC_KINDS | {"string", "boolean", *TEMPORAL}:
+                if col.kind not in NUMERIC_KINDS | {"string", "boolean", *TEMPORAL_KINDS}:
                     raise SpecError(f"{self.label()}: feature {name!r} is {col.sql_type}; only numbers, text, "
                                     "booleans and times can be binned.")
                 out.append(_Feature(name, col))
@@ -301,7 +305,7 @@ class TargetLeakage(QueryCheck):
         for name, col in t.columns.items():
             if name == self.label_:
                 continue
-            if col.kind in TEMPORAL:
+            if col.kind in TEMPORAL_KINDS:
                 skipped[name] = "timestamp"
             elif col.kind not in NUMERIC_KINDS | {"string", "boolean"}:
                 skipped[name] = f"type {col.sql_type}"
@@ -331,7 +335,7 @@ class TargetLeakage(QueryCheck):
             if "n" not in f.stats:
                 exprs[k + "n"] = f"count({q})"
                 exprs[k + "distinct"] = f"approx_count_distinct({q})"
-            x = f"epoch({q})" if f.col.kind in TEMPORAL else f"{q}::DOUBLE"
+            x = f"epoch({q})" if f.col.kind in TEMPORAL_KINDS else f"{q}::DOUBLE"
             if f.col.kind != "string" and "q" not in f.stats:  # a reservoir of 8k values is plenty for edges
                 exprs[k + "q"] = f"reservoir_quantile({x}, {literal_list(_LEVELS)}) FILTER (WHERE isfinite({x}))"
             if f.col.kind in ("string", "integer", "decimal"):  # floats are always cut at quantiles
@@ -389,7 +393,7 @@ class TargetLeakage(QueryCheck):
                 f.expr = (f"CASE WHEN {q} IS NULL THEN -1 ELSE coalesce(list_position("
                           f"{literal_list(f.values)}, {x}), 0) END")
             else:
-                x = f"epoch({q})" if kind in TEMPORAL else f"{q}::DOUBLE"
+                x = f"epoch({q})" if kind in TEMPORAL_KINDS else f"{q}::DOUBLE"
                 f.edges = _edges(st.get("q"))
                 f.expr = _quantile_bin(x, f.edges)
             out.append(f)
@@ -664,7 +668,7 @@ class PointInTime(ScanCheck):
     def _exprs(self, ctx: TableContext) -> tuple[Column, Column, str, str, list[str]]:
         fc, lc = ctx.table.column(self.feature_time), ctx.table.column(self.label_time)
         for c in (fc, lc):
-            if c.kind not in TEMPORAL:
+            if c.kind not in TEMPORAL_KINDS:
                 raise SpecError(f"point_in_time needs time columns; {c.name!r} is {c.sql_type} ({c.kind}). "
                                 "Parse it to TIMESTAMP first.")
         f, lab, naive = pair_exprs(fc, lc)

@@ -13,28 +13,43 @@ import duckdb
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mlguard_orchestration._sql import ident, literal, literal_list
-from mlguard_orchestration.checks.base import ScanCheck, TableContext, cause, rate
+from mlguard_orchestration.checks.base import ReferenceCheck, ScanCheck, TableContext, cause, names, rate
+from mlguard_orchestration.diagnose.drift import renamed_twin
+from mlguard_orchestration.diagnose.types import text_type_causes
 from mlguard_orchestration.errors import SpecError, did_you_mean
 from mlguard_orchestration.report import Finding, Severity
-from mlguard_orchestration.sources import LOGICAL_TYPES, NUMERIC_KINDS, Subquery
+from mlguard_orchestration.sources import LOGICAL_TYPES, NUMERIC_KINDS, Subquery, kind_family
 
 LogicalType = Literal["integer", "float", "numeric", "string", "boolean", "timestamp", "timestamp_tz", "date",
                       "temporal", "nested"]
 
 
 def missing_column_finding(ctx: TableContext, column: str, severity: Severity, check: str) -> Finding:
-    """`schema.missing_column` for `column`, naming what exists, the closest name, and a likely rename."""
+    """`schema.missing_column` for `column`, naming what exists, the closest name, and a likely rename: only
+    a column the reference had can have been renamed; without a reference the spec may be misspelt."""
     table = ctx.table
     available = list(table.columns)
     hint = did_you_mean(column, available)
     message = f"column {column!r} is missing from table {table.name!r} ({table.source})"
     message += f"; did you mean {hint!r}?" if hint else "."
     causes = []
-    if hint is not None:
+    ref = ctx.reference.columns.get(column) if ctx.reference else None
+    if hint is None and ref is not None and ctx.profile is not None:
+        assert ctx.reference is not None
+        twin = renamed_twin(ref, [c for n, c in ctx.profile.columns.items() if n not in ctx.reference.columns])
+        if twin is not None:
+            causes.append(cause("cause.renamed_column", f"{column!r} appears to have been renamed to {twin.name!r}: "
+                                "the new column holds the same kind of values, distributed alike", 0.8,
+                                {"missing": column, "candidate": twin.name, "matched_by": "values"}))
+    if hint is not None and ctx.reference is None:
+        causes.append(cause("cause.renamed_column", f"{column!r} is not in the data but {hint!r} is: renamed "
+                            "upstream, or misspelt in the spec (there is no reference to tell)", 0.4,
+                            {"missing": column, "candidate": hint}))
+    elif hint is not None and ref is not None:
         new_col = table.columns[hint]
-        ref = ctx.reference.columns.get(column) if ctx.reference else None
-        was_new = ctx.reference is not None and hint not in ctx.reference.columns
-        same_kind = ref is None or _family(ref.kind) == _family(new_col.kind)
+        assert ctx.reference is not None
+        was_new = hint not in ctx.reference.columns
+        same_kind = kind_family(ref.kind) == kind_family(new_col.kind)
         confidence = 0.5 + 0.3 * was_new + 0.15 * same_kind
         causes.append(cause("cause.renamed_column", f"{column!r} appears to have been renamed to {hint!r}",
                             confidence, {"missing": column, "candidate": hint, "candidate_is_new": was_new,
@@ -45,24 +60,27 @@ def missing_column_finding(ctx: TableContext, column: str, severity: Severity, c
               columns=[column], evidence={"available_columns": available[:100], "closest": hint}, causes=causes)
 
 
-def _family(kind: str) -> str:
-    return "numeric" if kind in NUMERIC_KINDS else kind
-
-
 class Schema(ScanCheck):
     """Required columns and, optionally, their logical types (`integer`, `float`, `numeric`, `string`,
-    `boolean`, `timestamp`, `date`, …). `allow_extra=False` also flags columns nobody declared."""
+    `boolean`, `timestamp`, `date`, …). `allow_extra=False` also flags columns nobody declared, except those
+    in `ignore`."""
 
     kind: Literal["schema"] = "schema"
     columns_: dict[str, LogicalType | None] = Field(alias="columns")
     allow_extra: bool = True
+    ignore: list[str] = Field(default_factory=list, description="Columns that may come and go unremarked.")
 
     model_config = ConfigDict(**ScanCheck.model_config, populate_by_name=True)
 
     @field_validator("columns_", mode="before")
     @classmethod
     def _list_ok(cls, v: Any) -> Any:
-        return {c: None for c in v} if isinstance(v, (list, tuple)) else v
+        if isinstance(v, (list, tuple)):
+            bad = [c for c in v if not isinstance(c, str)]
+            if bad:
+                raise ValueError(f"columns must be names (strings) or a {{name: type}} mapping; got {bad[:3]!r}")
+            return dict.fromkeys(v)
+        return v
 
     def label(self) -> str:
         return "schema"
@@ -82,9 +100,10 @@ class Schema(ScanCheck):
                     "schema.type_mismatch",
                     f"column {name!r} is {col.sql_type} ({col.kind}), expected {logical}",
                     table=table.name, columns=[name], value=col.kind, threshold=logical,
-                    evidence={"sql_type": col.sql_type}))
+                    evidence={"sql_type": col.sql_type},
+                    causes=text_type_causes(ctx, name, LOGICAL_TYPES[logical])))
         if not self.allow_extra:
-            extra = [c for c in table.columns if c not in self.columns_]
+            extra = [c for c in table.columns if c not in self.columns_ and c not in self.ignore]
             if extra:
                 out.append(self.finding("schema.unexpected_column",
                                         f"{len(extra)} column(s) not in the schema: {', '.join(map(repr, extra[:10]))}",
@@ -132,6 +151,9 @@ class Range(ScanCheck):
     def _bounds(self) -> Range:
         if self.min is None and self.max is None:
             raise ValueError("range needs min, max or both")
+        if any(b is not None and math.isnan(b) for b in (self.min, self.max)):
+            raise ValueError("range bounds cannot be NaN (every value would be 'outside'); give numbers or leave "
+                             "a side open")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"range min {self.min} is above max {self.max}")
         return self
@@ -173,11 +195,71 @@ class Range(ScanCheck):
                       "max": self.max}, causes=distribution_causes(col, ref) if ref else [])]
 
 
+class ReferenceRange(ReferenceCheck):
+    """Numeric values must stay near the reference's span: [min, max] widened by `margin` of the span on each
+    side (a non-negative column stays non-negative). At most `max_fraction_outside` of the values, and fewer
+    than `min_outside` values, may lie outside. ±Inf and NaN are `finite`'s business, not range."""
+
+    kind: Literal["reference_range"] = "reference_range"
+    margin: float = Field(0.5, ge=0.0)
+    max_fraction_outside: float = Field(0.001, ge=0.0, le=1.0)
+    min_outside: int = Field(3, ge=1, description="Fewer values outside never fire (one odd value in a "
+                                                  "small batch is not a broken column).")
+
+    def _targets(self, ctx: TableContext) -> list[tuple[str, float, float]]:
+        """(column, low, high) for every numeric reference column this check judges."""
+        ref = ctx.require_reference(self.label())
+        names = self.columns_ or [n for n, c in ref.columns.items() if c.role == "numeric" and not c.unique
+                                  and n not in ctx.scope.exclude and n not in ctx.scope.partition_by]
+        out = []
+        for name in names:
+            col, table_col = ref.columns.get(name), ctx.table.columns.get(name)
+            if col is None or table_col is None or col.min is None or col.max is None:
+                continue
+            if table_col.kind not in NUMERIC_KINDS or col.kind not in NUMERIC_KINDS:
+                continue  # a changed type is the schema check's finding
+            span = (col.max - col.min) or abs(col.max) or 1.0
+            low = col.min - self.margin * span
+            out.append((name, max(low, 0.0) if col.min >= 0 else low, col.max + self.margin * span))
+        return out
+
+    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+        """The batch's exact min and max say whether anything lies outside; only then are the values outside
+        counted (one probe), so a passing range costs nothing in the scan."""
+        from mlguard_orchestration.diagnose.drift import distribution_causes
+
+        assert ctx.profile is not None and ctx.reference is not None
+        partitions = set(ctx.partitions()) if not self.columns_ else set()
+        out = []
+        for name, low, high in self._targets(ctx):
+            col, ref = ctx.profile.columns[name], ctx.reference.columns[name]
+            if name in partitions or col.min is None or col.max is None or (low <= col.min and col.max <= high):
+                continue
+            x = f"{ident(name)}::DOUBLE"
+            outside = ctx.count(f"isfinite({x}) AND ({x} < {literal(low)} OR {x} > {literal(high)})")
+            share = rate(outside, col.non_null - col.nan - col.inf)
+            if outside < self.min_outside or share <= self.max_fraction_outside:
+                continue
+            causes = distribution_causes(col, ref)
+            out.append(self.finding(
+                "schema.out_of_range",
+                f"{share:.2%} of {name!r} ({outside:,} values) lie outside [{_fmt(low)}, {_fmt(high)}], the "
+                f"reference's range [{_fmt(ref.min)}, {_fmt(ref.max)}] widened by {self.margin:.0%} of its span; "
+                f"observed [{_fmt(col.min)}, {_fmt(col.max)}]", table=ctx.table.name, columns=[name],
+                value=round(share, 6), threshold=self.max_fraction_outside,
+                evidence={"outside": outside, "observed_min": col.min, "observed_max": col.max, "min": low,
+                          "max": high, "reference_min": ref.min, "reference_max": ref.max},
+                causes=causes, severity=self._judged(self.severity, causes)))
+        return out
+
+
 class Finite(ScanCheck):
-    """No NaN or ±Inf in a float column (NULL is the null-rate check's business)."""
+    """No NaN or ±Inf in a float column (NULL is the null-rate check's business); with `max_fraction`, at
+    most that share of the non-null values."""
 
     kind: Literal["finite"] = "finite"
     column: str
+    max_fraction: float = Field(0.0, ge=0.0, le=1.0)
 
     def columns(self) -> list[str]:
         return [self.column]
@@ -185,10 +267,14 @@ class Finite(ScanCheck):
     def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
         col = ctx.profile.columns[self.column]  # type: ignore[union-attr]
         bad = col.nan + col.inf
-        if not bad:
+        if not bad or col.non_finite_rate <= self.max_fraction:
             return []
-        return [self.finding("schema.non_finite", f"{self.column!r} has {col.nan:,} NaN and {col.inf:,} infinite values",
-                             table=ctx.table.name, value=bad, threshold=0, evidence={"nan": col.nan, "inf": col.inf})]
+        allowed = f" (allowed {self.max_fraction:.2%})" if self.max_fraction else ""
+        return [self.finding("schema.non_finite",
+                             f"{self.column!r} has {col.nan:,} NaN and {col.inf:,} infinite values "
+                             f"({col.non_finite_rate:.2%} of {col.non_null:,}){allowed}",
+                             table=ctx.table.name, value=bad, threshold=self.max_fraction,
+                             evidence={"nan": col.nan, "inf": col.inf})]
 
 
 class AllowedValues(ScanCheck):
@@ -269,10 +355,7 @@ class Unique(ScanCheck):
 
     model_config = ConfigDict(**ScanCheck.model_config, populate_by_name=True)
 
-    @field_validator("columns_", mode="before")
-    @classmethod
-    def _one_ok(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
+    _names = field_validator("columns_", mode="before")(classmethod(lambda cls, v: names(v)))
 
     def columns(self) -> list[str]:
         return list(self.columns_)

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from mlguard_orchestration._sql import ident
-from mlguard_orchestration.checks.base import ScanCheck, TableContext, cause, rate
+from mlguard_orchestration.checks.base import ScanCheck, TableContext, cause, ordered, rate
 from mlguard_orchestration.report import Finding
 from mlguard_orchestration.sources import Subquery
 
@@ -21,6 +21,11 @@ class RowCount(ScanCheck):
     kind: Literal["row_count"] = "row_count"
     min: int | None = Field(1, ge=0)
     max: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> RowCount:
+        ordered(("min", self.min), ("max", self.max))
+        return self
 
     def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
         rows = int(values["rows"])
@@ -44,12 +49,11 @@ class RowCountChange(ScanCheck):
 
     @model_validator(mode="after")
     def _order(self) -> RowCountChange:
-        if self.min_ratio > self.max_ratio:
-            raise ValueError(f"min_ratio {self.min_ratio} is above max_ratio {self.max_ratio}")
+        ordered(("min_ratio", self.min_ratio), ("max_ratio", self.max_ratio))
         return self
 
     def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
-        ref_rows = ctx.require_reference(self.label()).rows
+        ref_rows = ctx.require_reference(self.label()).rows_per_run  # a rolling reference sums several runs
         rows = int(values["rows"])
         if ref_rows == 0:
             return []
@@ -64,10 +68,10 @@ class RowCountChange(ScanCheck):
                                 f"exactly {round(ratio)}× the reference's rows: data loaded {round(ratio)} times?",
                                 0.5, {"ratio": round(ratio, 4)}))
         return [self.finding("volume.row_count_change",
-                             f"{rows:,} rows is {ratio:.2f}× the reference's {ref_rows:,} "
+                             f"{rows:,} rows is {ratio:.2f}× the reference's {ref_rows:,.0f} "
                              f"(allowed {self.min_ratio}–{self.max_ratio}×)", table=ctx.table.name,
                              value=round(ratio, 4), threshold=self.min_ratio if ratio < self.min_ratio else self.max_ratio,
-                             evidence={"rows": rows, "reference_rows": ref_rows}, causes=causes)]
+                             evidence={"rows": rows, "reference_rows": round(ref_rows)}, causes=causes)]
 
 
 class DuplicateRows(ScanCheck):
@@ -84,13 +88,15 @@ class DuplicateRows(ScanCheck):
         return f"duplicate_rows:{'|'.join(self.subset or ['*'])}"
 
     def metrics(self, ctx: TableContext) -> dict[str, str | Subquery]:
+        if not self.subset and ctx.plan is not None and ctx.plan.duplicate_rows:
+            return {}  # the profile counts them (key-less tables)
         cols = self.subset or list(ctx.table.columns)
         h = f"hash({', '.join(ident(c) for c in cols)})"
-        return {self._key(): Subquery(f"SELECT count(*) FROM (SELECT {h} AS h FROM {{table}} GROUP BY h)")}
+        return {self._key(): Subquery(f"SELECT count(*) - count(DISTINCT h) FROM (SELECT {h} AS h FROM {{table}})")}
 
     def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
         rows = int(values["rows"])
-        dup = rows - int(values[self._key()] or 0)
+        dup = int(values[self._key()] if self._key() in values else values["duplicate_rows"] or 0)
         share = rate(dup, rows)
         if dup == 0 or share <= self.max_rate:
             return []

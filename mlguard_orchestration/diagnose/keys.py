@@ -19,15 +19,49 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlguard_orchestration._sql import ident
 from mlguard_orchestration.checks.base import cause, rate
 from mlguard_orchestration.report import Cause
-from mlguard_orchestration.sources import TEMPORAL_KINDS, Column, Engine, Table
+from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Column, Engine, Table
 
-if TYPE_CHECKING:
-    from mlguard_orchestration.checks.joins import KeyPair
+
+def key_family(kind: str) -> str:
+    """Which key kinds join without a cast: any number with any number, every other kind only with itself. Not
+    `sources.kind_family`, which lets a date and a timestamp be compared as times: as join keys they never
+    match (midnight against 10:00), so there they are a type mismatch."""
+    return "numeric" if kind in NUMERIC_KINDS else kind
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """One component of the join key: the column on each side and how the two are compared."""
+
+    left: Column
+    right: Column
+
+    @property
+    def mismatch(self) -> bool:
+        """The logical kinds differ (integer vs string, timestamp vs date, …): compared as text."""
+        return key_family(self.left.kind) != key_family(self.right.kind)
+
+    @property
+    def as_text(self) -> bool:
+        # Same logical kind but a different storage type that DuckDB may refuse to compare (uuid vs varchar).
+        return self.mismatch or (self.left.kind == "string" and self.left.sql_type != self.right.sql_type)
+
+    def lexpr(self, alias: str | None = None) -> str:
+        return _expr(self.left, self.as_text, alias)
+
+    def rexpr(self, alias: str | None = None) -> str:
+        return _expr(self.right, self.as_text, alias)
+
+
+def _expr(col: Column, as_text: bool, alias: str | None) -> str:
+    ref = f"{alias}.{col.q}" if alias else col.q
+    return f"{ref}::VARCHAR" if as_text else ref
+
 
 MAX_CANDIDATES = 12
 PAIR_CANDIDATES = 4  # pairs of the best this many single candidates are tried when none alone works

@@ -19,7 +19,6 @@ from mlguard_orchestration.errors import SpecError
 from mlguard_orchestration.report import Cause
 from mlguard_orchestration.sources import Column, Engine, Table
 
-TEMPORAL = ("timestamp", "timestamp_tz", "date")
 HOUR_OFFSETS: tuple[int, ...] = tuple(h for h in range(-14, 15) if h) + (-24, 24)
 DROP_NEEDED = 0.95  # share of violations a shift must remove to count as the explanation
 

@@ -20,8 +20,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlguard_orchestration.errors import SpecError
-from mlguard_orchestration.gate.gate import GateSpec, _validate_spec, evaluate_gate
-from mlguard_orchestration.report import GuardErrorInfo, Report
+from mlguard_orchestration.gate.gate import evaluate_gate
+from mlguard_orchestration.gate.spec import GateSpec
+from mlguard_orchestration.report import Report
 from mlguard_orchestration.store import ProfileStore
 
 
@@ -56,12 +57,6 @@ class GateInputs(BaseModel):
                             f"{sorted(map(str, value))}.") from None
 
 
-def gate_spec(spec: GateSpec | Mapping[str, Any]) -> GateSpec:
-    """The spec, validated when a task is declared (SpecError): a typo fails the DAG/flow at import, not the
-    3 a.m. run."""
-    return spec if isinstance(spec, GateSpec) else _validate_spec(spec)
-
-
 def run_gate(spec: GateSpec, value: Any, *, store: ProfileStore | str | os.PathLike[str] | None,
              packages: Sequence[str] = (), code_path: str | os.PathLike[str] | None = None,
              context: Mapping[str, str] | None = None) -> Report:
@@ -70,7 +65,7 @@ def run_gate(spec: GateSpec, value: Any, *, store: ProfileStore | str | os.PathL
     try:
         inputs = GateInputs.of(value)
     except SpecError as exc:
-        return Report(guard=spec.name, status="error", error=GuardErrorInfo.of(exc), context=dict(context or {}))
+        return Report.of_error(spec.name, exc, context)
     return evaluate_gate(spec, inputs.predictions, inputs.targets, slices=inputs.slices, metrics=inputs.metrics,
                          champion=inputs.champion, train_metrics=inputs.train_metrics, train=inputs.train,
                          eval_data=inputs.eval_data, store=store, packages=packages, code_path=code_path,

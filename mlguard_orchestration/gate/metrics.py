@@ -14,6 +14,7 @@ No ML framework is needed: one sort per slice column for AUC, `np.bincount` sums
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -201,3 +202,39 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     b = b - b.mean()
     denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum() / denom) if denom > 0 else float("nan")
+
+
+# -- comparing two values of a metric ------------------------------------------------------------------------
+
+
+def relative(metric: str) -> bool:
+    return metric in HIGHER_IS_BETTER and metric not in BOUNDED_SCORES
+
+
+def shortfall(metric: str, higher: bool, reference: float, value: float) -> float:
+    """How much worse `value` is than `reference` (negative: better): relative for error metrics."""
+    worse = (reference - value) if higher else (value - reference)
+    if relative(metric):
+        return worse / abs(reference) if reference else (math.inf if worse > 0 else 0.0)
+    return worse
+
+
+def gain(metric: str, higher: bool, champion: float, value: float) -> float | None:
+    """The share of the champion's remaining error removed (bounded scores and errors only)."""
+    if metric in BOUNDED_SCORES and higher and champion < 1:
+        return (value - champion) / (1 - champion)
+    if relative(metric) and champion > 0:
+        return (champion - value) / champion
+    return None
+
+
+def default_slice_metric(p: Prepared) -> MetricName:
+    if p.task == "regression":
+        return "rmse"
+    if p.task == "binary" and not is_labels(p.score):
+        return "auc"
+    return "accuracy"
+
+
+def is_labels(score: np.ndarray | None) -> bool:
+    return score is not None and bool(np.isin(score, (0.0, 1.0)).all())

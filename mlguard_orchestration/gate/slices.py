@@ -14,8 +14,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlguard_orchestration.errors import SpecError, did_you_mean
-from mlguard_orchestration.gate.metrics import BOUNDED_SCORES, HIGHER_IS_BETTER, MetricName, Prepared, compute
+import mlguard_orchestration.gate.metrics as m
+from mlguard_orchestration.checks.base import cause
+from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
+from mlguard_orchestration.gate.metrics import (
+    BOUNDED_SCORES,
+    HIGHER_IS_BETTER,
+    MetricName,
+    Prepared,
+    compute,
+    default_slice_metric,
+)
+from mlguard_orchestration.gate.run import GateRun
+from mlguard_orchestration.report import Cause
 
 MAX_SLICE_VALUES = 1_000
 
@@ -74,7 +85,7 @@ def slice_columns(data: Any, names: list[str] | None, rows: int) -> dict[str, Sl
         if name not in available:
             hint = did_you_mean(name, available)
             raise SpecError(f"slice column {name!r} is not in the slice data; it has {available[:40]}."
-                            + (f" Did you mean {hint!r}?" if hint else ""))
+                            + suggestion(hint))
         values = get(name)
         if values.ndim != 1 or values.shape[0] != rows:
             raise SpecError(f"slice column {name!r} has shape {values.shape}; expected one value per prediction "
@@ -114,3 +125,56 @@ def _label(v: Any) -> str:
     if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
         return "<null>"
     return str(v)
+
+
+def judge_slices(run: GateRun, p: m.Prepared, values: dict[str, float], data: dict[str, SliceColumn], train: Any) -> None:
+    spec = run.spec
+    metric = spec.slice_metric or default_slice_metric(p)
+    if metric not in m.available(p):
+        raise SpecError(f"slice_metric {metric!r} is not defined for these {p.task} predictions; available: "
+                        f"{m.available(p)}.")
+    overall = values[metric] if metric in values else m.overall(metric, p)
+    gap = spec.slice_max_gap if spec.slice_max_gap is not None else (0.1 if metric in m.BOUNDED_SCORES else 0.25)
+    for column, sc in data.items():
+        run.checks += 1
+        bad, judged = worst_slices(column, sc, p, metric, overall, gap=gap,
+                                   threshold=spec.slice_threshold, min_size=spec.slice_min_size, z=run.z)
+        if not bad:
+            continue
+        shown = bad[:spec.max_slices]
+        parts = [f"{column}={b.value!r} (n={b.size:,}): {metric} {b.metric:.3f}" for b in shown]
+        more = f" and {len(bad) - len(shown)} more" if len(bad) > len(shown) else ""
+        run.finding("gate.slice", f"slice({column})",
+                     f"{len(bad)} slice{'s' if len(bad) > 1 else ''} of {column!r} badly served while overall "
+                     f"{metric} is {overall:.3f}: {'; '.join(parts)}{more}; limit {shown[0].limit:.3f}",
+                     columns=[column], value=round(shown[0].metric, 6), threshold=round(shown[0].limit, 6),
+                     evidence={"metric": metric, "overall": overall, "slices_judged": judged,
+                               "min_size": spec.slice_min_size, "confidence": spec.confidence,
+                               "worst": [{"value": b.value, "size": b.size, "metric": round(b.metric, 6),
+                                          "optimistic_bound": round(b.optimistic, 6)} for b in shown]},
+                     causes=training_share(column, shown, p.rows, train))
+
+
+def training_share(column: str, bad: list[BadSlice], eval_rows: int, train: Any) -> list[Cause]:
+    """A cause when the badly served slices are rare in the training table (when it has the column)."""
+    if train is None:
+        return []
+    from mlguard_orchestration._sql import ident
+    from mlguard_orchestration.sources import Engine
+
+    with Engine() as engine:
+        t = engine.add("train", train)
+        if column not in t.columns:
+            return []
+        rows = engine.sql(f"SELECT {ident(column)}::VARCHAR, count(*) FROM {t.ref} GROUP BY ALL", table=t)
+    counts = {("<null>" if v is None else v): int(n) for v, n in rows}
+    total = sum(counts.values()) or 1
+    causes = []
+    for b in bad:
+        train_share, eval_share = counts.get(b.value, 0) / total, b.size / eval_rows
+        if train_share < 0.5 * eval_share:
+            causes.append(cause("cause.slice_rare_in_training",
+                                f"{column}={b.value!r} is {train_share:.2%} of the training rows but "
+                                f"{eval_share:.2%} of the evaluation rows", 0.5 + 0.4 * (1 - train_share / eval_share),
+                                {"train_share": round(train_share, 6), "eval_share": round(eval_share, 6)}))
+    return causes

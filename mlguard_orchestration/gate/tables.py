@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from mlguard_orchestration._sql import ident
-from mlguard_orchestration.errors import SpecError, did_you_mean
+from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
 from mlguard_orchestration.sources import _READ_ERRORS, _engine_error, _path_reader
 
 
@@ -54,5 +54,5 @@ def _select(available: Sequence[str], wanted: Sequence[str] | None, what: str, w
         if name not in available:
             hint = did_you_mean(name, available)
             raise SpecError(f"{what}: column {name!r} is not in {where}; it has {list(available)[:40]}."
-                            + (f" Did you mean {hint!r}?" if hint else ""))
+                            + suggestion(hint))
     return list(dict.fromkeys(wanted))

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlguard_orchestration.notify._secrets import Secrets
 from mlguard_orchestration.notify.links import run_url
 from mlguard_orchestration.report import Cause, Report
 
@@ -20,6 +21,7 @@ MAX_HEADLINE_CHARS = 300
 MAX_TITLE_CHARS = 150
 MAX_WHERE = 10
 MAX_WHERE_CHARS = 200
+MAX_URL_CHARS = 2_000  # a longer link is left out (a cut URL leads nowhere)
 # The keys adapters put in `where`, in the order people read them; any other key follows.
 _WHERE_ORDER = ("orchestrator", "dag_id", "flow_name", "task_id", "task_name", "run_id", "flow_run_name",
                 "flow_run_id", "task_run_name", "task_run_id", "try_number", "run_count", "map_index")
@@ -111,5 +113,27 @@ class Alert(BaseModel):
         return [(clip(k, 50), clip(self.where[k], MAX_WHERE_CHARS)) for k in keys[:MAX_WHERE]]
 
     def link(self, base_url: str | None) -> str | None:
-        """The alert's own url, else one built from `where` and the UI's `base_url`."""
-        return self.url or run_url(base_url, self.where)
+        """The alert's own url, else one built from `where` and the UI's `base_url`; None when longer than
+        MAX_URL_CHARS."""
+        link = self.url or run_url(base_url, self.where)
+        return link if link is not None and len(link) <= MAX_URL_CHARS else None
+
+    def scrubbed(self, secrets: Secrets) -> Alert:
+        """This alert without any form of `secrets` (and without credential fields) in its text: the task's
+        exception, where it ran, the link, and the report's strings."""
+        report = self.report
+        if report is not None:
+            text = report.model_dump_json()
+            clean = secrets.scrub(text, fields=False)  # the values only: a report's own words stay intact
+            if clean != text:
+                try:
+                    report = Report.model_validate_json(clean)
+                except ValueError:  # a replacement broke the JSON: send the verdict without the details
+                    report = Report(guard=secrets.scrub(report.guard), status=report.status,
+                                    notes=["report withheld: it quoted a configured secret"])
+        return self.model_copy(update={
+            "report": report,
+            "where": {secrets.scrub(k): secrets.scrub(v) for k, v in self.where.items()},
+            "error": None if self.error is None else secrets.scrub(self.error),
+            "url": None if self.url is None else secrets.scrub(self.url),
+        })

@@ -4,7 +4,7 @@ A notification is observability. The task's own failure is what matters, so a no
 takes longer than its budget: `timeout_s` per attempt, `retries` extra attempts after transient failures
 (connection errors, timeouts, 429, 5xx — never other 4xx, which will not fix themselves), exponential backoff
 between them, and one overall deadline of (retries + 1) × timeout_s + the backoff sum. Failures are logged on
-the "mlguard.notify" logger, with secrets scrubbed, and returned as a Delivery.
+the "mlguard.notify" logger, scrubbed with the notifier's own secrets (`_secrets`), and returned as a Delivery.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlguard_orchestration.notify._secrets import scrub
+from mlguard_orchestration.notify._secrets import Secrets, redact_fields
 
 if TYPE_CHECKING:
     from mlguard_orchestration.notify.alert import Alert
@@ -74,10 +74,12 @@ class AttemptFailed(Exception):
         self.status = status
 
 
-def deliver(name: str, target: str, policy: Policy, attempt: Callable[[float], int]) -> Delivery:
+def deliver(name: str, target: str, policy: Policy, attempt: Callable[[float], int],
+            secrets: Secrets | None = None) -> Delivery:
     """Call `attempt(timeout_s)` until it returns a status, fails for good, or the budget is spent.
 
-    `target` names the destination for the log without its secret (an origin, an SMTP host)."""
+    `target` names the destination for the log without its secret (an origin, an SMTP host); every error is
+    scrubbed with the notifier's `secrets` before it is logged or stored."""
     start = time.monotonic()
     deadline = start + policy.budget_s
     status: int | None = None
@@ -96,10 +98,10 @@ def deliver(name: str, target: str, policy: Policy, attempt: Callable[[float], i
         if not transient or attempts > policy.retries or time.monotonic() + pause >= deadline:
             break
         log.info("%s notification to %s failed (attempt %d), retrying in %.2fs: %s", name, target, attempts,
-                 pause, _safe(error))
+                 pause, _safe(error, secrets))
         time.sleep(pause)
     delivery = Delivery(notifier=name, ok=error is None, attempts=attempts, status=status,
-                        error=None if error is None else _safe(error), elapsed_s=round(time.monotonic() - start, 3))
+                        error=None if error is None else _safe(error, secrets), elapsed_s=round(time.monotonic() - start, 3))
     if not delivery.ok:
         log.warning("%s notification to %s failed after %d attempt(s): %s", name, target, attempts, delivery.error)
     return delivery
@@ -130,28 +132,42 @@ def _within(attempt: Callable[[float], int], timeout_s: float) -> int:
     return int(outcome["status"])
 
 
-def failed(name: str, error: str) -> Delivery:
+def failed(name: str, error: str, secrets: Secrets | None = None) -> Delivery:
     """A Delivery for a notifier that could not even be set up (a missing connection, a bad setting)."""
-    delivery = Delivery(notifier=name, ok=False, attempts=0, error=_safe(error), elapsed_s=0.0)
+    delivery = Delivery(notifier=name, ok=False, attempts=0, error=_safe(error, secrets), elapsed_s=0.0)
     log.warning("%s notification not sent: %s", name, delivery.error)
     return delivery
 
 
-def _safe(error: str) -> str:
-    error = scrub(error)
+def _safe(error: str, secrets: Secrets | None) -> str:
+    """`error` without secrets (the notifier's, in any encoding; credential fields always), bounded."""
+    error = secrets.scrub(error) if secrets is not None else redact_fields(error)
     return error if len(error) <= _MAX_ERROR_CHARS else error[: _MAX_ERROR_CHARS - 1] + "…"
+
+
+def secrets_of(notifier: object) -> Secrets | None:
+    """A notifier's Secrets, when it declares them (ours do; a third-party notifier may not)."""
+    secrets = getattr(notifier, "secrets", None)
+    return secrets if isinstance(secrets, Secrets) else None
 
 
 def notify(alert: Alert, notifiers: Sequence[Notifier]) -> list[Delivery]:
     """Send `alert` to every notifier at once (so the wait is the slowest budget, not the sum) and return
-    one Delivery each, in order. Never raises, even for a notifier that breaks the protocol."""
+    one Delivery each, in order. Never raises, even for a notifier that breaks the protocol.
+
+    The alert is first scrubbed of every notifier's secrets: a task whose exception quotes the Slack URL
+    must not forward it to the webhook (or to a third-party notifier)."""
+    every = Secrets()
+    for n in notifiers:
+        every = every | (secrets_of(n) or Secrets())
+    alert = alert.scrubbed(every)
 
     def send(notifier: Notifier) -> Delivery:
         name = str(getattr(notifier, "name", type(notifier).__name__))
         try:
             return notifier.send(alert)
         except Exception as exc:  # noqa: BLE001 - someone else's notifier must not fail the task either
-            return failed(name, f"{type(exc).__name__}: {exc}")
+            return failed(name, f"{type(exc).__name__}: {exc}", every)
 
     if not notifiers:
         return []

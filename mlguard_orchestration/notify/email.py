@@ -17,7 +17,7 @@ from email.utils import formatdate, make_msgid
 
 from pydantic import SecretStr
 
-from mlguard_orchestration.notify._secrets import register
+from mlguard_orchestration.notify._secrets import Secrets
 from mlguard_orchestration.notify.alert import Alert, clip
 from mlguard_orchestration.notify.delivery import AttemptFailed, Delivery, Policy, deliver
 from mlguard_orchestration.notify.render import to_text
@@ -50,8 +50,9 @@ class EmailNotifier:
         self.host, self.port, self.sender, self.recipients = host, port, sender, list(recipients)
         self.username = username
         self._password = SecretStr(password) if isinstance(password, str) else password
-        if self._password is not None:
-            register(self._password.get_secret_value())
+        self.secrets = Secrets()
+        if self._password is not None:  # the password, and the AUTH lines that carry it in base64
+            self.secrets.add_login(username or "", self._password.get_secret_value())
         self.starttls, self.ssl = starttls, ssl
         self.base_url = base_url
         self.policy = Policy(timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
@@ -77,15 +78,16 @@ class EmailNotifier:
         return msg
 
     def send(self, alert: Alert) -> Delivery:
-        msg = self.message(alert)
-        return deliver(self.name, f"smtp://{self.host}:{self.port}", self.policy, lambda t: self._attempt(msg, t))
+        msg = self.message(alert.scrubbed(self.secrets))
+        return deliver(self.name, f"smtp://{self.host}:{self.port}", self.policy, lambda t: self._attempt(msg, t),
+                       self.secrets)
 
     def _attempt(self, msg: EmailMessage, timeout_s: float) -> int:
         try:
             smtp = (smtplib.SMTP_SSL(self.host, self.port, timeout=timeout_s, context=ssl_lib.create_default_context())
                     if self.ssl else smtplib.SMTP(self.host, self.port, timeout=timeout_s))
         except Exception as exc:  # noqa: BLE001 - _failure decides whether it may pass
-            raise _failure(exc) from None
+            raise _failure(exc, self.secrets) from None
         try:
             if self.starttls:
                 smtp.starttls(context=ssl_lib.create_default_context())
@@ -94,7 +96,7 @@ class EmailNotifier:
             refused = smtp.send_message(msg, from_addr=self.sender, to_addrs=self.recipients)
         except Exception as exc:  # noqa: BLE001 - _failure decides whether it may pass
             smtp.close()
-            raise _failure(exc) from None
+            raise _failure(exc, self.secrets) from None
         try:
             smtp.quit()
         except (smtplib.SMTPException, OSError):  # accepted already: sending again would duplicate it
@@ -105,8 +107,18 @@ class EmailNotifier:
         return 250
 
 
-def _failure(exc: Exception) -> AttemptFailed:
-    """Whether an SMTP failure may pass: 4xx replies and connection trouble may; 5xx and TLS errors will not."""
+def _failure(exc: Exception, secrets: Secrets) -> AttemptFailed:
+    """Whether an SMTP failure may pass: 4xx replies and connection trouble may; 5xx and TLS errors will not.
+    The server's reply is scrubbed before it is kept (a 535 may quote the AUTH line, the password in base64)."""
+    failure = _classify(exc)
+    return AttemptFailed(secrets.scrub(str(failure)), transient=failure.transient, status=failure.status)
+
+
+def _classify(exc: Exception) -> AttemptFailed:
+    if isinstance(exc, UnicodeEncodeError):  # smtplib sends AUTH in ASCII; its message would quote the character
+        return AttemptFailed("SMTP login failed: the username or password has non-ASCII characters, which "
+                             "smtplib cannot send in AUTH PLAIN/LOGIN; use an ASCII password (or an app password)",
+                             transient=False)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = sorted({code for code, _ in exc.recipients.values()})
         return AttemptFailed(f"all recipients refused (SMTP {codes})", status=codes[-1] if codes else None,

@@ -42,7 +42,7 @@ def to_text(report: Report, max_findings: int = 10) -> str:
         out.append(f"  table {name}: {t.rows if t.rows is not None else '?'} rows from {t.source}")
     if report.error:
         out.append(f"  the guard could not run ({report.error.type}): {report.error.message}")
-    for f in sorted(report.findings, key=lambda f: f.severity != "fail")[:max_findings]:
+    for f in report.findings[:max_findings]:
         out.append(f"  [{f.severity.upper()}] {f.code}: {f.message}")
         out += _cause_lines(f, "      ")
     if len(report.findings) > max_findings:
@@ -66,7 +66,7 @@ def to_markdown(report: Report, max_findings: int = 10) -> str:
         out += [f"_{metrics}_", ""]
     if report.findings:
         out += ["| severity | code | finding |", "|---|---|---|"]
-        for f in sorted(report.findings, key=lambda f: f.severity != "fail")[:max_findings]:
+        for f in report.findings[:max_findings]:
             message = f.message.replace("|", "\\|")
             out.append(f"| {f.severity} | `{f.code}` | {message} |")
         out.append("")

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from mlguard_orchestration.notify import _http
-from mlguard_orchestration.notify._secrets import register_url
+from mlguard_orchestration.notify._secrets import Secrets
 from mlguard_orchestration.notify.alert import Alert, clip
 from mlguard_orchestration.notify.delivery import Delivery, Policy, deliver
 
@@ -30,7 +30,8 @@ class SlackNotifier:
         self._url = webhook_url if isinstance(webhook_url, SecretStr) else SecretStr(webhook_url)
         _http.check_url(self._url.get_secret_value(), "The Slack webhook URL",
                   "https://hooks.slack.com/services/T…/B…/…")
-        self._target = register_url(self._url.get_secret_value())
+        self.secrets = Secrets()
+        self._target = self.secrets.add_url(self._url.get_secret_value())
         self.base_url = base_url
         self.policy = Policy(timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
         self.name = name
@@ -48,10 +49,10 @@ class SlackNotifier:
                 "blocks": blocks(alert, self.base_url)}
 
     def send(self, alert: Alert) -> Delivery:
-        body = json.dumps(self.payload(alert)).encode()
+        body = json.dumps(self.payload(alert.scrubbed(self.secrets))).encode()
         headers = {"Content-Type": "application/json"}
         return deliver(self.name, self._target, self.policy,
-                       lambda t: _http.post(self._url.get_secret_value(), body, headers, t))
+                       lambda t: _http.post(self._url.get_secret_value(), body, headers, t, self.secrets), self.secrets)
 
 
 def blocks(alert: Alert, base_url: str | None) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """A generic JSON webhook, optionally signed the way GitHub and Stripe sign theirs.
 
-The body is one JSON object, never larger than `max_bytes`:
+The body is one JSON object, never larger than `max_bytes` bytes (64,000 by default), whatever the report and
+the task's exception hold:
 `{"event", "headline", "where", "url", "error", "report"}` where `report` is the guard's compact report
 (trimmed to fit) or null. With a secret, two headers let the receiver check that the body came from us and is
 fresh:
@@ -23,14 +24,15 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from mlguard_orchestration._json import clip_text, json_size, shrink
 from mlguard_orchestration.notify import _http
-from mlguard_orchestration.notify._secrets import register, register_url
-from mlguard_orchestration.notify.alert import Alert, clip
+from mlguard_orchestration.notify._secrets import Secrets
+from mlguard_orchestration.notify.alert import Alert
 from mlguard_orchestration.notify.delivery import Delivery, Policy, deliver
 
 TIMESTAMP_HEADER = "X-Mlguard-Timestamp"
 SIGNATURE_HEADER = "X-Mlguard-Signature"
-MIN_BYTES = 8_000  # room for the envelope (headline, error, where, url: ~5 KB at most) and a useful report
+MIN_BYTES = 8_000  # the envelope (headline, where, url, error) takes at most 3/8 of it: the report gets the rest
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -49,11 +51,15 @@ class WebhookNotifier:
         _http.check_url(self._url.get_secret_value(), "The webhook URL", "https://example.com/hooks/mlguard")
         if max_bytes < MIN_BYTES:
             raise ValueError(f"max_bytes={max_bytes} is too small for an mlguard webhook: use at least {MIN_BYTES}")
-        self._target = register_url(self._url.get_secret_value())
+        self.secrets = Secrets()
+        self._target = self.secrets.add_url(self._url.get_secret_value())
         self._secret = SecretStr(secret) if isinstance(secret, str) else secret
         self._headers = dict(headers or {})
-        for value in [*self._headers.values(), *([self._secret.get_secret_value()] if self._secret else [])]:
-            register(value)
+        for header, value in self._headers.items():  # a header value is secret however short: out by field
+            self.secrets.add(value)
+            self.secrets.add_field(header)
+        if self._secret is not None:
+            self.secrets.add(self._secret.get_secret_value())
         self.max_bytes = max_bytes
         self.base_url = base_url
         self.policy = Policy(timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
@@ -67,30 +73,27 @@ class WebhookNotifier:
         return self.policy.budget_s
 
     def payload(self, alert: Alert) -> dict[str, Any]:
-        """The JSON object sent, its report trimmed so that the whole stays within `max_bytes`."""
+        """The JSON object sent: every part gets a share of `max_bytes` (measured in bytes of JSON, where one
+        character may take 12), and the report is trimmed to what is left, so the whole never exceeds it."""
         link = alert.link(self.base_url)
-        data: dict[str, Any] = {"event": alert.event, "headline": alert.headline, "where": dict(alert.where_lines()),
-                                "url": None if link is None else clip(link, 2_000), "error": alert.error,
-                                "report": None}
+        data: dict[str, Any] = {
+            "event": alert.event, "headline": clip_text(alert.headline, self.max_bytes // 16),
+            "where": shrink(dict(alert.where_lines()), self.max_bytes // 8) or {},
+            "url": link if link is not None and json_size(link) <= self.max_bytes // 16 else None,
+            "error": None if alert.error is None else clip_text(alert.error, self.max_bytes // 8),
+            "report": None}
         if alert.report is None:
             return data
-        room = self.max_bytes - _size(data) - 16
+        room = self.max_bytes - json_size(data) - 16
         data["report"] = alert.report.compact(room)
-        if _size(data) > self.max_bytes:  # compact() could not get this small: say so rather than send too much
-            data["report"] = {"guard": alert.report.guard, "status": alert.report.status,
-                              "notes": [f"report omitted: it does not fit in {self.max_bytes} bytes"]}
         return data
 
     def send(self, alert: Alert) -> Delivery:
-        body = json.dumps(self.payload(alert)).encode()
+        body = json.dumps(self.payload(alert.scrubbed(self.secrets))).encode()
         headers = {**self._headers, "Content-Type": "application/json"}
         if self._secret is not None:
             stamp = str(int(time.time()))
             headers |= {TIMESTAMP_HEADER: stamp,
                         SIGNATURE_HEADER: signature(self._secret.get_secret_value(), stamp, body)}
         return deliver(self.name, self._target, self.policy,
-                       lambda t: _http.post(self._url.get_secret_value(), body, headers, t))
-
-
-def _size(data: Mapping[str, Any]) -> int:
-    return len(json.dumps(data).encode())
+                       lambda t: _http.post(self._url.get_secret_value(), body, headers, t, self.secrets), self.secrets)

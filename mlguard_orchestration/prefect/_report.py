@@ -2,6 +2,9 @@
 the task.
 
 - pass / warn    → the task goes on; a markdown artifact (and a findings table when there are warnings).
+                   With a store, the report page is written into it (`<store>/<guard>/_reports/…html`) and a
+                   link artifact points at it (a file:// URL for a local store, the object URL otherwise); a
+                   full report larger than the compact one is kept there too.
 - fail           → GuardCheckFailed, whose message leads with the top cause; event `mlguard.guard.failed`.
                    Not retried (`retry_condition`): retrying will not fix data.
 - error, source  → GuardSourceUnavailable: retried as the task's `retries` say (the file may not be written
@@ -16,9 +19,11 @@ import logging
 import re
 from typing import Any
 
+from mlguard_orchestration.adapters import keep_full_report, keep_page, log_text, page_url, store_of
 from mlguard_orchestration.errors import GuardFailed, SourceError, SpecError
-from mlguard_orchestration.notify.render import to_markdown, to_text
+from mlguard_orchestration.html.markdown import findings_table, to_markdown
 from mlguard_orchestration.report import Report
+from mlguard_orchestration.store import ProfileStore
 
 EVENT_FAILED = "mlguard.guard.failed"
 
@@ -79,18 +84,6 @@ def artifact_key(guard: str) -> str:
     return "mlguard-" + (re.sub(r"[^a-z0-9]+", "-", guard.lower()).strip("-") or "guard")
 
 
-def findings_table(report: Report) -> list[dict[str, Any]]:
-    """One row per finding, worst first, with its most likely cause: the table artifact."""
-    rows = []
-    for f in sorted(report.findings, key=lambda f: f.severity != "fail"):
-        cause = f.causes[0] if f.causes else None
-        rows.append({"severity": f.severity, "code": f.code, "table": f.table or "", "columns": ", ".join(f.columns),
-                     "message": f.message, "likely_cause": cause.summary if cause else "",
-                     "cause_code": cause.code if cause else "",
-                     "confidence": round(cause.confidence, 2) if cause else None})
-    return rows
-
-
 def run_context() -> dict[str, str]:
     """Where the guard ran, for the report (the notifiers' `where` keys): flow, flow run, task, task run, attempt."""
     from prefect.context import FlowRunContext, TaskRunContext
@@ -139,15 +132,20 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return get_logger("mlguard")
 
 
-def _observe(report: Report, log: Any) -> None:
+def _observe(report: Report, log: Any, page: str | None) -> None:
     """Artifacts, and the event on a failed check. Never raises: a broken API must not hide the verdict."""
-    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+    from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
     from prefect.events import emit_event
 
     key = artifact_key(report.guard)
     try:
         # _sync: this runs in a worker thread even for an async task, whose context would pick the async variant
-        create_markdown_artifact(to_markdown(report), key=key, description=report.headline()[:500], _sync=True)
+        link = page_url(page) if page is not None else None
+        create_markdown_artifact(to_markdown(report, link), key=key, description=report.headline()[:500],
+                                 _sync=True)
+        if link is not None:
+            create_link_artifact(link, link_text=f"{report.status.upper()} — report page of guard {report.guard}"[:200],
+                                 key=f"{key}-page", description="the report page, with pictures", _sync=True)
         if report.findings:
             create_table_artifact(findings_table(report), key=f"{key}-findings",
                                   description=f"findings of guard {report.guard!r}", _sync=True)
@@ -158,23 +156,31 @@ def _observe(report: Report, log: Any) -> None:
                                  "prefect.resource.name": report.guard},
                        payload={"guard": report.guard, "status": report.status,
                                 "code": top.code if top else None, "cause": cause.code if cause else None,
-                                "headline": report.headline()[:1000]})
+                                "headline": report.headline()[:1000], "page": link})
     except Exception as exc:  # noqa: BLE001 (observability never fails the task)
         log.warning("mlguard could not publish the report of guard %r to Prefect: %s: %s", report.guard,
                     type(exc).__name__, exc)
 
 
-def publish(report: Report) -> Report:
-    """Log the report, attach it to the task run as artifacts, and end the task the way its status says."""
+def publish(report: Report, store: ProfileStore | str | None = None) -> Report:
+    """Log the report once, keep its page (and the full report when large) in `store`, attach it to the task
+    run as artifacts, and end the task the way its status says."""
     log = _logger()
-    text = to_text(report)
+    where = store_of(store)
+    run = "/".join(report.context.get(k, "") for k in ("flow_run_id", "task_run_id")) or report.started_at.isoformat()
+    kept, note = keep_full_report(report, where, run)
+    page, page_note = keep_page(report, where, run)
+    notes = [n for n in (note, page_note) if n is not None]
+    if notes:
+        report = report.model_copy(update={"notes": [*report.notes, *notes]})
+    text = log_text(report, kept) + (f"\n  report page: {page_url(page)}" if page is not None else "")
     if report.status == "pass":
         log.info("%s", text)
     elif report.status == "warn":
         log.warning("%s", text)
     else:
         log.error("%s", text)
-    _observe(report, log)
+    _observe(report, log, page)
     if report.status == "fail":
         raise GuardCheckFailed(report)
     if report.error is not None:

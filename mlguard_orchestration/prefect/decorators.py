@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from mlguard_orchestration.adapters import GuardSettings, TrainingGuardFactory, tables_of
 from mlguard_orchestration.errors import GuardFailed, SpecError
 from mlguard_orchestration.gate import GateSpec, register_champion, run_gate
-from mlguard_orchestration.gate.inputs import gate_spec
+from mlguard_orchestration.gate.spec import gate_spec
 from mlguard_orchestration.prefect._report import (
     flow_file,
     install_retry_condition,
@@ -66,7 +66,7 @@ def _task_name(fn: Callable[..., Any]) -> str:
 def _run_guard(settings: GuardSettings, name: str, data: dict[str, Any]) -> None:
     guard = settings.build(name, default_store())
     guard.code_path = flow_file()
-    publish(guard.run(data, logical_date=logical_date(), context=run_context()))
+    publish(guard.run(data, logical_date=logical_date(), context=run_context()), guard.store)
 
 
 def _wrap(fn: F, call: Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Any]) -> F:
@@ -91,13 +91,15 @@ def _wrap(fn: F, call: Callable[[Callable[..., Any], tuple[Any, ...], dict[str, 
 
 def _settings(spec: str | None, checks: Sequence[Any], name: str | None, default_suite: bool | Sequence[str],
               label_column: str | None, reference: str | Mapping[str, str] | None, store: str | None,
-              sample_values: bool) -> GuardSettings:
+              sample_values: bool, suite: Mapping[str, Any] | None = None,
+              reference_policy: str | None = None) -> GuardSettings:
     try:  # validated when the decorator is applied: a typo fails at import, not in the middle of a run
         return GuardSettings(name=name, spec=None if spec is None else str(spec), checks=list(checks),
                              default_suite=default_suite if isinstance(default_suite, bool) else list(default_suite),
                              label_column=label_column,
                              reference=dict(reference) if isinstance(reference, Mapping) else reference,
-                             store=store, sample_values=sample_values)
+                             store=store, sample_values=sample_values, suite=suite,
+                             reference_policy=reference_policy)
     except ValueError as exc:
         raise SpecError(f"invalid mlguard guard settings: {exc}") from None
 
@@ -105,11 +107,13 @@ def _settings(spec: str | None, checks: Sequence[Any], name: str | None, default
 def guard_output(*, checks: Sequence[Any] = (), spec: str | None = None, name: str | None = None,
                  default_suite: bool | Sequence[str] = False, label_column: str | None = None,
                  reference: str | Mapping[str, str] | None = None, store: str | None = None,
-                 table: str = "data", sample_values: bool = False) -> Callable[[F], F]:
+                 table: str = "data", sample_values: bool = False, suite: Mapping[str, Any] | None = None,
+                 reference_policy: str | None = None) -> Callable[[F], F]:
     """Guard what the task returns — a DataFrame, Arrow table, path/URI, `mg.Sql`, or `{table: source}` — before
     any downstream task sees it. A single value is the table named `table`. The guard is named after the task
     unless `name` says otherwise; its references live in `store` (default `default_store()`)."""
-    settings = _settings(spec, checks, name, default_suite, label_column, reference, store, sample_values)
+    settings = _settings(spec, checks, name, default_suite, label_column, reference, store, sample_values, suite,
+                         reference_policy)
 
     def decorate(fn: F) -> F:
         def call(run: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -124,12 +128,14 @@ def guard_output(*, checks: Sequence[Any] = (), spec: str | None = None, name: s
 def guard_inputs(*params: str, checks: Sequence[Any] = (), spec: str | None = None, name: str | None = None,
                  default_suite: bool | Sequence[str] = False, label_column: str | None = None,
                  reference: str | Mapping[str, str] | None = None, store: str | None = None,
-                 sample_values: bool = False) -> Callable[[F], F]:
+                 sample_values: bool = False, suite: Mapping[str, Any] | None = None,
+                 reference_policy: str | None = None) -> Callable[[F], F]:
     """Guard the named parameters before the task body runs (each parameter is the table of that name); a bad
     input fails the task before it spends anything."""
     if not params:
         raise SpecError("guard_inputs needs the names of the parameters to guard, e.g. guard_inputs('features').")
-    settings = _settings(spec, checks, name, default_suite, label_column, reference, store, sample_values)
+    settings = _settings(spec, checks, name, default_suite, label_column, reference, store, sample_values, suite,
+                         reference_policy)
 
     def decorate(fn: F) -> F:
         signature = inspect.signature(fn)
@@ -176,10 +182,10 @@ def guard_training(*, config: Mapping[str, Any] | None = None, name: str | None 
             try:
                 result = run(*bound.args, **bound.kwargs, guard=factory)
             except GuardFailed as stopped:  # TrainingStopped: the guard's verdict, with its report
-                publish(stopped.report)
+                publish(stopped.report, default_store())
                 raise  # unreachable: publish raised for a failed report
             if factory.guards:
-                publish(factory.guards[-1].report())
+                publish(factory.guards[-1].report(), default_store())
             return result
         wrapped = _wrap(fn, call)
         wrapped.__signature__ = visible  # type: ignore[attr-defined]
@@ -201,7 +207,7 @@ def guard_gate(*, spec: GateSpec | Mapping[str, Any], store: str | None = None, 
             value = run(*args, **kwargs)
             where = store or default_store()
             report = publish(run_gate(checked, value, store=where, packages=packages, code_path=flow_file(),
-                                      context=run_context()))
+                                      context=run_context()), where)
             if register:
                 register_champion(report, where)
             return report

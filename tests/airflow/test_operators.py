@@ -197,3 +197,23 @@ def test_references_go_to_the_default_store_without_configuration(data: dict[str
                           guard_name="default_store_probe")
     assert xcom_report(register(dag).test(), "guard").status == "pass"
     assert mg.ProfileStore(os.environ["MLGUARD_STORE"]).load("default_store_probe") is not None
+
+
+def test_the_task_log_carries_the_report_once_with_what_is_new(data: dict[str, Path], tmp_path: Path,
+                                                                 capfd: pytest.CaptureFixture[str]) -> None:
+    """The log: the report rendered once (the failure's exception message is its one-line headline), then what
+    is new since the guard's previous run."""
+    store = str(tmp_path / "store")
+    with _dag("t_log") as dag:
+        DataGuardOperator(task_id="guard", tables=str(data["dir"] / "cents.parquet"), store=store,
+                          checks=[mg.Range(column="spend", max=1_000), mg.NullRate(column="plan", max=0.0)])
+    register(dag)
+    dag.test()
+    capfd.readouterr()
+    run = dag.test()
+    out = capfd.readouterr()
+    log = out.out + out.err
+    assert states(run) == {"guard": "failed"}
+    assert log.count("FAIL guard 'guard'") == 1, log[-3000:]  # the rendered report, once
+    assert log.count("likely cause") <= 3 * 5 and "since the previous run (fail" in log
+    assert "0 new, 0 resolved, 1 persisting" in log

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from mlguard_orchestration.gate import metrics as m
+import mlguard_orchestration.gate.metrics as m
 
 
 def _binary(score, y) -> m.Prepared:

@@ -48,12 +48,19 @@ def task_runs(flow_run_id: Any) -> dict[str, Any]:
 
 
 def artifacts(task_run_id: Any) -> dict[str, Any]:
-    """{artifact type: Artifact} attached to a task run, from the API."""
+    """{artifact type: Artifact} attached to a task run, from the API; the report page's link artifact (which
+    Prefect stores as Markdown: `[text](url)`) under "link"."""
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterTaskRunId
 
     with client() as c:
         found = c.read_artifacts(artifact_filter=ArtifactFilter(task_run_id=ArtifactFilterTaskRunId(any_=[task_run_id])))
-    return {a.type: a for a in found}
+    return {"link" if (a.key or "").endswith("-page") else a.type: a for a in found}
+
+
+def linked(artifact: Any) -> str:
+    """The URL of a link artifact (`[text](url)`)."""
+    data = artifact.data or ""
+    return data[data.rindex("(") + 1: data.rindex(")")]
 
 
 def guard_events(related_ids: list[str], expected: int) -> list[Any]:

@@ -96,7 +96,7 @@ def test_output_that_passes_is_returned_with_a_report_artifact() -> None:
     assert state.result().equals(frame(0)) is True
     run = only_task(state)
     assert set(run.task_inputs) == {"nulls", "day"}  # Prefect saw the function's own parameters
-    assert set(artifacts(run.id)) == {"markdown"} and artifacts(run.id)["markdown"].key == "mlguard-spend"
+    assert set(artifacts(run.id)) == {"markdown", "link"} and artifacts(run.id)["markdown"].key == "mlguard-spend"
 
 
 def test_failed_check_fails_the_task_once_without_retry() -> None:
@@ -107,7 +107,7 @@ def test_failed_check_fails_the_task_once_without_retry() -> None:
     assert isinstance(error, GuardCheckFailed) and error.report.top_finding.code == "schema.null_rate"
     run = only_task(state)
     assert run.run_count == 1 and run.state.name == "Failed"
-    assert set(artifacts(run.id)) == {"markdown", "table"}
+    assert set(artifacts(run.id)) == {"markdown", "table", "link"}
 
 
 def run_async_flow(body: Any) -> Any:
@@ -130,7 +130,7 @@ def test_async_task_is_guarded_on_the_same_path() -> None:
     assert bad.is_failed() and CALLS == ["produce_async:4"]  # not retried either
     error = bad.result(raise_on_failure=False)
     assert isinstance(error, GuardCheckFailed) and error.report.guard == "spend_async"
-    assert set(artifacts(only_task(bad).id)) == {"markdown", "table"}
+    assert set(artifacts(only_task(bad).id)) == {"markdown", "table", "link"}
 
 
 def test_unreadable_source_is_retried(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ def test_a_healthy_model_passes_and_is_registered_downstream(scored: dict[str, s
     champion = mg.ProfileStore(tmp_path / "store").load_champion("pf_churn")
     assert champion is not None and champion.metrics["auc"] > 0.7
     run = task_runs(state.state_details.flow_run_id)["gate"]
-    assert set(run.task_inputs) == {"path"} and set(artifacts(run.id)) == {"markdown"}
+    assert set(run.task_inputs) == {"path"} and set(artifacts(run.id)) == {"markdown", "link"}
     assert champion.fingerprint is not None and champion.fingerprint.code is not None
     assert champion.fingerprint.code.path == str(Path(__file__).resolve())
     assert in_this_checkout(champion.fingerprint.code.commit)  # the flow's file, at its git commit
@@ -92,7 +92,7 @@ def test_a_collapsed_model_fails_once_and_nothing_is_registered(scored: dict[str
     assert error.report.top_cause.code == "cause.prior_only" and str(error).startswith(error.report.top_cause.summary)
     runs = task_runs(state.state_details.flow_run_id)
     assert set(runs) == {"gate"} and runs["gate"].run_count == 1  # register never ran
-    assert set(artifacts(runs["gate"].id)) == {"markdown", "table"}
+    assert set(artifacts(runs["gate"].id)) == {"markdown", "table", "link"}
     assert mg.ProfileStore(tmp_path / "store").load_champion("pf_churn") is None
 
 

@@ -1,0 +1,13 @@
+"""The report for people: one self-contained HTML page with pictures (`to_html`), bounded in size.
+
+    page = report.to_html()                      # or: mlguard report RUN.json -o page.html
+
+`page` lays the page out (verdict and top cause first); `evidence` turns each finding's evidence into
+pictures; `svg` draws them. Core: imports neither Airflow, Prefect nor torch.
+"""
+
+from __future__ import annotations
+
+from mlguard_orchestration.html.page import MAX_PAGE_BYTES, to_html
+
+__all__ = ["MAX_PAGE_BYTES", "to_html"]
