@@ -84,7 +84,8 @@ docker-install-check: .venv
 
 # Core and Prefect tests on the newest Prefect 3 (no Airflow: tests/airflow is not collected; nor tests/training,
 # whose Lightning/transformers tests live in the main venv; nor the default suite's property and real-data
-# corpora, tests/suite and tests/realdata, which test no Prefect code and run in `make test`).
+# corpora, tests/suite and tests/realdata, nor the real-engine tests, tests/engines (PostgreSQL, Spark), which
+# test no Prefect code and run in `make test`).
 $(LATEST_STAMP): $(LATEST_LOCK) pyproject.toml | .venv
 	rm -rf $(LATEST)
 	$(UV) venv --quiet --python $(VPY) $(LATEST)
@@ -95,7 +96,7 @@ $(LATEST_STAMP): $(LATEST_LOCK) pyproject.toml | .venv
 test-prefect-latest: $(LATEST_STAMP)
 	$(LATEST)/bin/python -c 'import prefect, sys; print("prefect", prefect.__version__); sys.exit("airflow" in sys.modules)'
 	$(LATEST)/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/airflow --ignore=tests/training \
-		--ignore=tests/suite --ignore=tests/realdata
+		--ignore=tests/suite --ignore=tests/realdata --ignore=tests/engines
 
 bench: .venv
 	$(VPY) benchmarks/data_guards.py
