@@ -85,7 +85,8 @@ docker-install-check: .venv
 # Core and Prefect tests on the newest Prefect 3 (no Airflow: tests/airflow is not collected; nor tests/training,
 # whose Lightning/transformers tests live in the main venv; nor the default suite's property and real-data
 # corpora, tests/suite and tests/realdata, nor the browser tests, tests/browser, nor the README's blocks,
-# tests/test_readme.py (its Airflow blocks and `make demo` need Airflow), which run in `make test`).
+# tests/test_readme.py (its Airflow blocks and `make demo` need Airflow), nor the real-engine tests, tests/engines
+# (PostgreSQL, Spark), which test no Prefect code and run in `make test`).
 $(LATEST_STAMP): $(LATEST_LOCK) pyproject.toml | .venv
 	rm -rf $(LATEST)
 	$(UV) venv --quiet --python $(VPY) $(LATEST)
@@ -96,7 +97,8 @@ $(LATEST_STAMP): $(LATEST_LOCK) pyproject.toml | .venv
 test-prefect-latest: $(LATEST_STAMP)
 	$(LATEST)/bin/python -c 'import prefect, sys; print("prefect", prefect.__version__); sys.exit("airflow" in sys.modules)'
 	$(LATEST)/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/airflow --ignore=tests/training \
-		--ignore=tests/suite --ignore=tests/realdata --ignore=tests/browser --ignore=tests/test_readme.py
+		--ignore=tests/suite --ignore=tests/realdata --ignore=tests/browser --ignore=tests/test_readme.py \
+		--ignore=tests/engines
 
 bench: .venv
 	$(VPY) benchmarks/data_guards.py

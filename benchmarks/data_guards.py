@@ -47,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DATA = HERE / ".data"
 RESULT_TAG = "@@RESULT "
+GENERATOR = 2  # in the cached files' names: bump when the generated data changes (2: independent streams)
 
 BATCH_SEED = 1
 REFERENCE_SEED = 2
@@ -122,7 +123,7 @@ def sql_str(s: str) -> str:
 
 
 def batch_path(rows: int, seed: int) -> Path:
-    return DATA / f"events_{rows}_s{seed}.parquet"
+    return DATA / f"events_{rows}_s{seed}_g{GENERATOR}.parquet"
 
 
 def feature_dates(feature_rows: int) -> int:
@@ -130,16 +131,27 @@ def feature_dates(feature_rows: int) -> int:
 
 
 def join_paths(feature_rows: int) -> tuple[Path, Path]:
-    return (DATA / f"labels_{LABEL_ROWS}_d{feature_dates(feature_rows)}_s{JOIN_SEED}.parquet",
-            DATA / f"features_{feature_rows}_s{JOIN_SEED}.parquet")
+    return (DATA / f"labels_{LABEL_ROWS}_d{feature_dates(feature_rows)}_s{JOIN_SEED}_g{GENERATOR}.parquet",
+            DATA / f"features_{feature_rows}_s{JOIN_SEED}_g{GENERATOR}.parquet")
 
 
 # -- data generation (a child) ----------------------------------------------------------------------------
 
 
+def _h(seed: int, k: int) -> str:
+    """A deterministic 64-bit hash of (row i, seed, stream k), independent across streams.
+
+    DuckDB's multi-argument `hash(a, b, c)` folds the last argument's hash in with a XOR: `hash(i, s, 2) xor
+    hash(i, s, 3)` is the same constant for every i, so two streams differed by a fixed bit pattern and their
+    top bits (the uniforms below) were correlated (0.9996 for one pair of streams, -0.976
+    when the constant flipped the top bit). Hashing the combined value again mixes that constant through
+    every bit (|corr| < 0.01 between any two streams; tests/test_bench_data.py keeps it so)."""
+    return f"hash(hash(i, {seed}, {k}))"
+
+
 def _u(seed: int, k: int) -> str:
     """A deterministic uniform in (0, 1) for row i, stream k (53 bits of a hash)."""
-    return f"(((hash(i, {seed}, {k}) >> 11)::DOUBLE + 0.5) / 9007199254740992.0)"
+    return f"((({_h(seed, k)} >> 11)::DOUBLE + 0.5) / 9007199254740992.0)"
 
 
 def events_sql(rows: int, seed: int) -> str:
@@ -148,7 +160,7 @@ def events_sql(rows: int, seed: int) -> str:
     return f"""
         SELECT
             (i + {seed} * 10000000000)::BIGINT AS id,
-            (hash(i, {seed}, 1) % 1000000)::BIGINT AS user_id,
+            ({_h(seed, 1)} % 1000000)::BIGINT AS user_id,
             TIMESTAMP '2024-01-01' + to_seconds(floor({u(2)} * 2592000)::BIGINT) AS event_time,
             round(exp(3.0 + sqrt(-2 * ln({u(3)})) * cos(2 * pi() * {u(4)})), 2)::DOUBLE AS amount,
             CASE WHEN {u(5)} < 0.05 THEN NULL ELSE round(100 * ({u(6)} + {u(7)}) / 2, 3) END::DOUBLE AS score,
@@ -164,7 +176,7 @@ def labels_sql(seed: int, dates: int) -> str:
     return f"""
         SELECT i::BIGINT AS user_id,
                (DATE '2024-01-01' + CASE WHEN {_u(seed, 2)} < 0.01 THEN {dates}
-                                        ELSE (hash(i, {seed}, 1) % {dates})::INTEGER END) AS snapshot_date,
+                                        ELSE ({_h(seed, 1)} % {dates})::INTEGER END) AS snapshot_date,
                ({_u(seed, 3)} < 0.12)::INTEGER AS label
         FROM (SELECT range AS i FROM range({LABEL_ROWS}))"""
 
@@ -174,7 +186,7 @@ def features_sql(rows: int, seed: int) -> str:
         SELECT (i % {FEATURE_USERS})::BIGINT AS user_id,
                (DATE '2024-01-01' + (i // {FEATURE_USERS})::INTEGER) AS snapshot_date,
                round({_u(seed, 4)} * 1000, 2)::DOUBLE AS spend_30d,
-               (hash(i, {seed}, 5) % 100)::INTEGER AS sessions_30d
+               ({_h(seed, 5)} % 100)::INTEGER AS sessions_30d
         FROM (SELECT range AS i FROM range({rows}))"""
 
 
