@@ -192,6 +192,7 @@ def _loopback(code: str, servers: dict[str, str]) -> str:
     return code
 
 
+@pytest.mark.timeout(900)  # every block of the README in order, with a Prefect server: minutes on a busy machine
 def test_every_python_yaml_and_bash_block_runs(workspace: Path, monkeypatch: pytest.MonkeyPatch,
                                                loopback: dict[str, str], http_server: _servers.RecordingHTTPServer,
                                                smtp_server: _servers.SmtpServer) -> None:
@@ -240,6 +241,7 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.timeout(1200)  # `make demo` as a new user runs it: its own subprocess timeout (900 s) decides first
 def test_the_first_block_sets_up_and_runs_the_demo() -> None:
     """`make demo` (the venv is already set up, so it only runs the main job) prints what the README shows;
     `make test` is the command running this very test, so its recipe is checked, not run again."""

@@ -18,6 +18,7 @@ from mlguard_orchestration.report import Cause, Report
 
 MAX_ERROR_CHARS = 2_000
 MAX_HEADLINE_CHARS = 300
+MAX_NEWS_CHARS = 600
 MAX_TITLE_CHARS = 150
 MAX_WHERE = 10
 MAX_WHERE_CHARS = 200
@@ -93,6 +94,14 @@ class Alert(BaseModel):
         if cause is None or top is None:
             return clip(self.report.headline(), MAX_HEADLINE_CHARS)
         return clip(f"{cause.summary} — [{top.code}] {top.message}", MAX_HEADLINE_CHARS)
+
+    @property
+    def news(self) -> str | None:
+        """What is new since the guard's previous run, in one bounded sentence ("2 new, 1 resolved, 3 persisting —
+        new: …"): at 3 a.m. it tells the news from a known problem. None without the store's run history."""
+        if self.report is None or self.report.since_last_run is None:
+            return None
+        return clip(self.report.since_last_run.line(), MAX_NEWS_CHARS)
 
     def causes(self, limit: int = 3) -> list[Cause]:
         """The most likely causes across the worst findings, best first, without repeats."""

@@ -138,6 +138,8 @@ def _classify(exc: Exception) -> AttemptFailed:
 
 def text_body(alert: Alert, link: str | None) -> str:
     lines = [alert.title, "", alert.headline, ""]
+    if alert.news:
+        lines += [alert.news[:1].upper() + alert.news[1:], ""]
     causes = alert.causes()
     if causes:
         lines.append("Likely causes:")
@@ -158,6 +160,8 @@ def text_body(alert: Alert, link: str | None) -> str:
 def html_body(alert: Alert, link: str | None) -> str:
     e = html.escape
     parts = [f"<h2>{e(alert.title)}</h2>", f"<p><strong>{e(alert.headline)}</strong></p>"]
+    if alert.news:
+        parts.append(f"<p><em>{e(alert.news[:1].upper() + alert.news[1:])}</em></p>")
     causes = alert.causes()
     if causes:
         items = "".join(f"<li>{e(clip(c.summary, 500))} <em>({c.confidence:.0%}, <code>{e(c.code)}</code>)</em>"

@@ -1,7 +1,7 @@
 """Slack through an incoming webhook: a Block Kit message with a plain-text fallback.
 
 Slack's limits (https://api.slack.com/reference/block-kit/blocks): a header's text ≤ 150 characters, a
-section's text ≤ 3000, a context ≤ 10 elements, ≤ 50 blocks, a button's URL ≤ 3000. We send at most six blocks
+section's text ≤ 3000, a context ≤ 10 elements, ≤ 50 blocks, a button's URL ≤ 3000. We send at most seven blocks
 and keep every text well under its limit, so Slack never rejects a message for its size.
 """
 
@@ -56,11 +56,13 @@ class SlackNotifier:
 
 
 def blocks(alert: Alert, base_url: str | None) -> list[dict[str, Any]]:
-    """header · headline · causes with next checks (or the error) · where · a button to the run."""
+    """header · headline · what is new since the previous run · causes with next checks (or the error) · where · a button to the run."""
     out: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": alert.title, "emoji": True}},
         _section(f"*{_esc(alert.headline)}*"),
     ]
+    if alert.news:
+        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _esc(alert.news)}]})
     causes = alert.causes()
     if causes:
         lines = ["*Likely causes*"]

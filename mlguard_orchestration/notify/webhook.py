@@ -2,7 +2,7 @@
 
 The body is one JSON object, never larger than `max_bytes` bytes (64,000 by default), whatever the report and
 the task's exception hold:
-`{"event", "headline", "where", "url", "error", "report"}` where `report` is the guard's compact report
+`{"event", "headline", "where", "url", "error", "news", "report"}` where `report` is the guard's compact report
 (trimmed to fit) or null. With a secret, two headers let the receiver check that the body came from us and is
 fresh:
 
@@ -32,7 +32,7 @@ from mlguard_orchestration.notify.delivery import Delivery, Policy, deliver
 
 TIMESTAMP_HEADER = "X-Mlguard-Timestamp"
 SIGNATURE_HEADER = "X-Mlguard-Signature"
-MIN_BYTES = 8_000  # the envelope (headline, where, url, error) takes at most 3/8 of it: the report gets the rest
+MIN_BYTES = 8_000  # the envelope (headline, where, url, error, news) takes at most 13/32 of it: the report gets the rest
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -81,6 +81,7 @@ class WebhookNotifier:
             "where": shrink(dict(alert.where_lines()), self.max_bytes // 8) or {},
             "url": link if link is not None and json_size(link) <= self.max_bytes // 16 else None,
             "error": None if alert.error is None else clip_text(alert.error, self.max_bytes // 8),
+            "news": None if alert.news is None else clip_text(alert.news, self.max_bytes // 32),
             "report": None}
         if alert.report is None:
             return data

@@ -28,7 +28,8 @@ from mlguard_orchestration.report import Report
 from tests._servers import QuotingSmtpServer, RecordingHTTPServer, SmtpServer
 from tests.notify._reports import join_report
 
-FAST = {"timeout_s": 2.0, "retries": 0, "backoff_s": 0.0}
+# Every server here answers: a timeout a loaded machine never reaches, so only the answers decide.
+FAST = {"timeout_s": 15.0, "retries": 0, "backoff_s": 0.0}
 SLACK_TOKEN = "xoxb-17-SLACKTOKENsecretVALUE"
 SLACK_PATH = f"/services/T0SECRET1/B0SECRET2/{SLACK_TOKEN}"
 

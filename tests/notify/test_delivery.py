@@ -20,7 +20,9 @@ from tests._servers import RecordingHTTPServer, SmtpServer, refused_port
 from tests.notify._reports import join_report
 
 SLACK_PATH = "/services/T0001/B0001/xoxb-SLACK-SECRET-token"
-FAST = {"timeout_s": 0.5, "retries": 2, "backoff_s": 0.05}
+FAST = {"timeout_s": 0.5, "retries": 2, "backoff_s": 0.05}  # for servers that never answer: the budget is short
+# For servers that do answer: a timeout a loaded machine never reaches, so only the server's answers decide.
+PATIENT = {"timeout_s": 15.0, "retries": 2, "backoff_s": 0.05}
 MARGIN_S = 3.0  # generous: the bound is the budget, the margin absorbs a loaded CI machine
 
 
@@ -39,14 +41,14 @@ def _capture_everything(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_transient_failures_are_retried_until_the_server_recovers(http_server: RecordingHTTPServer) -> None:
     http_server.script = [500, 429]
-    delivery = SlackNotifier(http_server.url(SLACK_PATH), **FAST).send(Alert.of(join_report()))
+    delivery = SlackNotifier(http_server.url(SLACK_PATH), **PATIENT).send(Alert.of(join_report()))
     assert (delivery.ok, delivery.attempts, delivery.status, delivery.error) == (True, 3, 200, None)
     assert len(http_server.requests) == 3 and len({r.body for r in http_server.requests}) == 1
 
 
 def test_a_client_error_is_final(http_server: RecordingHTTPServer, caplog: pytest.LogCaptureFixture) -> None:
     http_server.mode = "400"
-    delivery = SlackNotifier(http_server.url(SLACK_PATH), **FAST).send(Alert.of(join_report()))
+    delivery = SlackNotifier(http_server.url(SLACK_PATH), **PATIENT).send(Alert.of(join_report()))
     assert (delivery.ok, delivery.attempts, delivery.status) == (False, 1, 400)
     assert delivery.error == "HTTP 400: invalid_payload" and len(http_server.requests) == 1
     [warning] = [r for r in caplog.records if r.name == "mlguard.notify"]
@@ -56,7 +58,7 @@ def test_a_client_error_is_final(http_server: RecordingHTTPServer, caplog: pytes
 
 
 def test_success_logs_nothing_of_ours(http_server: RecordingHTTPServer, caplog: pytest.LogCaptureFixture) -> None:
-    delivery = SlackNotifier(http_server.url(SLACK_PATH), **FAST).send(Alert.of(join_report()))
+    delivery = SlackNotifier(http_server.url(SLACK_PATH), **PATIENT).send(Alert.of(join_report()))
     assert delivery.ok and delivery.attempts == 1
     assert not [r for r in caplog.records if r.name == "mlguard.notify"]
 
@@ -82,7 +84,7 @@ def test_a_broken_server_costs_at_most_the_budget(server: str, http_server: Reco
 def test_the_url_is_scrubbed_from_logs_and_errors(http_server: RecordingHTTPServer,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     http_server.mode = "404"  # the reply quotes the secret path
-    slack = SlackNotifier(http_server.url(SLACK_PATH), **FAST)
+    slack = SlackNotifier(http_server.url(SLACK_PATH), **PATIENT)
     delivery = slack.send(Alert.of(join_report()))
     assert delivery.error == "HTTP 404: no hook at /***"
     httpx_lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
@@ -94,7 +96,7 @@ def test_the_url_is_scrubbed_from_logs_and_errors(http_server: RecordingHTTPServ
 def test_webhook_secrets_never_show(http_server: RecordingHTTPServer, caplog: pytest.LogCaptureFixture) -> None:
     http_server.mode = "404"
     hook = WebhookNotifier(http_server.url("/in/WEBHOOK-SECRET-path"), secret="HMAC-SECRET-key",
-                           headers={"Authorization": "Bearer HEADER-SECRET-token"}, **FAST)
+                           headers={"Authorization": "Bearer HEADER-SECRET-token"}, **PATIENT)
     delivery = hook.send(Alert.of(join_report()))
     assert not delivery.ok and delivery.attempts == 1
     assert http_server.requests[0].headers["Authorization"] == "Bearer HEADER-SECRET-token"  # sent, not shown
@@ -105,10 +107,10 @@ def test_webhook_secrets_never_show(http_server: RecordingHTTPServer, caplog: py
 def test_email_logs_in_and_never_shows_the_password(smtp_server: SmtpServer,
                                                     caplog: pytest.LogCaptureFixture) -> None:
     good = EmailNotifier("127.0.0.1", smtp_server.port, sender="a@example.com", recipients=["b@example.com"],
-                         username=smtp_server.username, password=smtp_server.password, **FAST)
+                         username=smtp_server.username, password=smtp_server.password, **PATIENT)
     assert good.send(Alert.of(join_report())).ok and len(smtp_server.messages) == 1
     bad = EmailNotifier("127.0.0.1", smtp_server.port, sender="a@example.com", recipients=["b@example.com"],
-                        username=smtp_server.username, password="WRONG-SMTP-SECRET", **FAST)
+                        username=smtp_server.username, password="WRONG-SMTP-SECRET", **PATIENT)
     delivery = bad.send(Alert.of(join_report()))
     assert (delivery.ok, delivery.attempts, delivery.status) == (False, 1, 535)  # bad credentials: final
     assert delivery.error is not None and delivery.error.startswith("SMTPAuthenticationError: SMTP 535")
@@ -119,7 +121,7 @@ def test_email_logs_in_and_never_shows_the_password(smtp_server: SmtpServer,
 def test_email_retries_a_temporary_refusal(smtp_server: SmtpServer) -> None:
     smtp_server.data_replies.append("451 4.3.0 try again later")
     delivery = EmailNotifier("127.0.0.1", smtp_server.port, sender="a@example.com", recipients=["b@example.com"],
-                             **FAST).send(Alert.of(join_report()))
+                             **PATIENT).send(Alert.of(join_report()))
     assert (delivery.ok, delivery.attempts, delivery.status) == (True, 2, 250) and len(smtp_server.messages) == 1
 
 
@@ -142,8 +144,8 @@ def test_notify_sends_to_each_and_survives_a_notifier_that_breaks_the_rules(http
         def send(self, alert: Alert) -> Delivery:
             raise RuntimeError("a third-party notifier bug")
 
-    deliveries = notify(Alert.of(join_report()), [SlackNotifier(http_server.url(SLACK_PATH), **FAST), Broken(),
-                                                  WebhookNotifier(http_server.url(), **FAST)])
+    deliveries = notify(Alert.of(join_report()), [SlackNotifier(http_server.url(SLACK_PATH), **PATIENT), Broken(),
+                                                  WebhookNotifier(http_server.url(), **PATIENT)])
     assert [(d.notifier, d.ok) for d in deliveries] == [("slack", True), ("broken", False), ("webhook", True)]
     assert deliveries[1].error == "RuntimeError: a third-party notifier bug"
     assert len(http_server.requests) == 2

@@ -64,14 +64,15 @@ def test_webhook_receives_the_alert_as_json(http_server: RecordingHTTPServer) ->
     assert request.headers["User-Agent"].startswith("mlguard-orchestration/")
     assert "X-Mlguard-Signature" not in request.headers  # unsigned without a secret
     assert json.loads(request.body) == {"event": "mlguard.guard_failed", "headline": HEADLINE, "where": WHERE,
-                                        "url": LINK, "error": "GuardCheckFailed: x", "report": report.compact()}
+                                        "url": LINK, "error": "GuardCheckFailed: x", "news": None,
+                                        "report": report.compact()}
 
 
 def test_webhook_for_a_task_failure_has_no_report(http_server: RecordingHTTPServer) -> None:
     assert WebhookNotifier(http_server.url()).send(Alert.of(None, where={}, error="OSError: disk full")).ok
     assert json.loads(http_server.requests[0].body) == {
         "event": "mlguard.task_failed", "headline": "OSError: disk full", "where": {}, "url": None,
-        "error": "OSError: disk full", "report": None}
+        "error": "OSError: disk full", "news": None, "report": None}
 
 
 def _verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
