@@ -229,7 +229,7 @@ class Guard:
                                     f"tables {sorted(contexts)}." + suggestion(hint))
 
     @staticmethod
-    def _scan(ctx: TableContext, checks: list[ScanCheck], *, count_duplicates: bool = False) -> list[Finding]:
+    def _scan(ctx: TableContext, checks: Sequence[ScanCheck], *, count_duplicates: bool = False) -> list[Finding]:
         """ONE aggregate query for the profile and every check on this table; then evaluate."""
         table = ctx.table
         findings: list[Finding] = []

@@ -11,11 +11,13 @@ than its aggregates.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import ErrorDetails
 
 from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
 from mlguard_orchestration.profile import ColumnProfile, ProfilePlan, Role, TableProfile
@@ -137,7 +139,7 @@ def names(v: Any) -> Any:
     return [v] if isinstance(v, str) else v
 
 
-def explain_error(err: Any, model: type[BaseModel]) -> str:
+def explain_error(err: ErrorDetails, model: type[BaseModel]) -> str:
     """A pydantic error in words: the message, the value given, and for an unknown field the closest field
     `model` has."""
     field = err["loc"][-1] if err.get("loc") else None
@@ -181,7 +183,7 @@ class ScanCheck(Check):
     table: str = "data"
     needs_reference: ClassVar[bool] = False
 
-    def metrics(self, ctx: TableContext) -> dict[str, str | Subquery]:
+    def metrics(self, ctx: TableContext) -> Mapping[str, str | Subquery]:
         """Aggregate SQL expressions this check needs, keyed uniquely (prefix with the label)."""
         return {}
 

@@ -181,7 +181,7 @@ class LabelDrift(ScanCheck):
                 return []
             msg = (f"label {self.column!r}: share of {worst!r} is {q.get(worst, 0):.1%} against {p.get(worst, 0):.1%} "
                    "in the reference")
-            evidence = {"shares": {k: round(v, 4) for k, v in list(q.items())[:20]},
+            evidence: dict[str, Any] = {"shares": {k: round(v, 4) for k, v in list(q.items())[:20]},
                         "reference_shares": {k: round(v, 4) for k, v in list(p.items())[:20]}}
         elif batch.mean is not None and ref.mean is not None and ref.std:
             value = abs(batch.mean - ref.mean) / ref.std

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -524,7 +525,7 @@ def _quantile_bin(x: str, edges: list[float]) -> str:
     return f"CASE WHEN {x} IS NULL THEN -1 ELSE {tree(1, len(edges) + 1)} END"
 
 
-def _auc(groups: list[tuple[float, float, float]]) -> float | None:
+def _auc(groups: Sequence[tuple[float, float, float]]) -> float | None:
     """AUC from (score, positives, negatives) groups; ties count half."""
     merged: dict[float, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for s, p, n in groups:
