@@ -80,7 +80,6 @@ class Table:
     view: str
     source: str
     columns: dict[str, Column]
-    rows: int | None = None
 
     @property
     def ref(self) -> str:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from mlguard_orchestration._sql import literal
-from mlguard_orchestration.checks.base import ReferenceCheck, TableContext, cause, ordered, rate
+from mlguard_orchestration.checks.base import PlannedTable, ReferenceCheck, ScannedTable, cause, ordered, rate
 from mlguard_orchestration.diagnose.timing import offset_text, to_utc_naive
 from mlguard_orchestration.distances import js_distance
 from mlguard_orchestration.profile import ColumnProfile, TableProfile
@@ -51,7 +51,7 @@ class TimeDrift(ReferenceCheck):
         ordered(("max_fraction_outside", self.max_fraction_outside), ("fail_fraction_outside", self.fail_fraction_outside))
         return self
 
-    def _targets(self, ctx: TableContext) -> list[tuple[str, float, float]]:
+    def _targets(self, ctx: PlannedTable) -> list[tuple[str, float, float]]:
         """(column, low, high) in epoch seconds for every time column judged. Partition columns stay in: a
         date partition must still fall where the schedule puts it."""
         ref = ctx.require_reference(self.label())
@@ -63,20 +63,19 @@ class TimeDrift(ReferenceCheck):
             col = ref.columns.get(name)
             if col is None or col.role != "temporal" or col.min is None or col.max is None:
                 continue
-            if ctx.plan is None or name not in ctx.plan.roles or ctx.plan.roles[name][0] != "temporal":
+            if name not in ctx.plan.roles or ctx.plan.roles[name][0] != "temporal":
                 continue  # the column is not time in this batch: the schema check reports its type
             slack = self.window * max(col.max - col.min, DAY)
             out.append((name, col.min + shift - slack, col.max + shift + slack))
         return out
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
-        assert ctx.profile is not None and ctx.reference is not None
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+        reference = ctx.require_reference(self.label())
         out: list[Finding] = []
         for name, low, high in self._targets(ctx):
-            batch, ref = ctx.profile.columns[name], ctx.reference.columns[name]
+            batch, ref = ctx.profile.columns[name], reference.columns[name]
             outside = 0  # counted (one probe) only when the batch's exact range leaves the window
             if batch.min is not None and batch.max is not None and (batch.min < low or batch.max > high):
-                assert ctx.plan is not None
                 e = f"epoch({ctx.plan.timestamp(ctx.table, name)})"
                 outside = ctx.count(f"{e} < {literal(low)} OR {e} > {literal(high)}")
             share = rate(outside, batch.non_null)
