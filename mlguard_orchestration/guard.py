@@ -160,8 +160,8 @@ class Guard:
                         findings += check.run(run_ctx)
                         checks_run += 1
                 findings = _demote(findings, suite_checks, self.suite.warn_only())
-                summaries = {n: TableSummary(source=c.table.source, rows=run_ctx.rows(n), columns=len(c.table.columns))
-                             for n, c in tables.items()}
+                summaries = {n: TableSummary(source=c.table.source, rows=run_ctx.rows(n),
+                                             columns=len(c.table.columns)) for n, c in tables.items()}
                 inputs = {n: _input(c, run_ctx.rows(n)) for n, c in tables.items()}
         except MlguardError as exc:
             error = GuardErrorInfo.of(exc)

@@ -144,7 +144,7 @@ class RunContext:
     engine: Engine
     tables: Mapping[str, TableContext]
     options: RunOptions
-    counted: dict[str, int] = field(default_factory=dict)  # rows of unscanned tables, as cross-table checks met them
+    counted: dict[str, int] = field(default_factory=dict)  # rows of unscanned tables, as cross-table checks saw
 
     def table(self, name: str, check: str) -> TableContext:
         try:

@@ -318,7 +318,7 @@ class TargetLeakage(QueryCheck):
 
     def _prequery(self, tctx: TableContext, t: Table, lab: Column, feats: list[_Feature]) -> dict[str, Any]:
         """ONE small query: the label's values (and quantiles) and what the profile cannot tell of features."""
-        prof = tctx.profile if isinstance(tctx, ScannedTable) else None  # tables without scan checks have none
+        prof = tctx.profile if isinstance(tctx, ScannedTable) else None  # unscanned tables have none
         y = lab.q
         exprs: dict[str, str] = {"rows": "count(*)", "y_n": f"count({y})",
                                  "y_top": f"approx_top_k({y}, {TOP_K + 1})"}

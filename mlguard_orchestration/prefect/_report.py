@@ -139,8 +139,8 @@ def _observe(report: Report, log: Any, page: str | None) -> None:
 
     key = artifact_key(report.guard)
     try:
-        # _sync: this runs in a worker thread even for an async task, whose context would pick the async variant.
-        # Prefect's async_dispatch takes _sync at run time, but its typed signature leaves it out: hence the ignores
+        # _sync: this runs in a worker thread even for an async task, whose context would pick the async
+        # variant. Prefect's async_dispatch takes _sync at run time; its typed signature leaves it out: ignores
         link = page_url(page) if page is not None else None
         create_markdown_artifact(to_markdown(report, link), key=key, description=report.headline()[:500],
                                  _sync=True)  # type: ignore[call-arg]

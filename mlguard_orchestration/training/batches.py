@@ -93,7 +93,7 @@ def take(batch: Any, indices: list[int], n: int) -> Any:
         return type(batch)(take(v, indices, n) for v in batch)
     if isinstance(batch, Mapping):
         items = {k: take(v, indices, n) for k, v in batch.items()}
-        rebuild: Any = type(batch)  # any Mapping subclass: whether it can be built from a dict is only known by trying
+        rebuild: Any = type(batch)  # any Mapping subclass: whether a dict builds one is known only by trying
         try:
             return rebuild(items)
         except Exception:  # noqa: BLE001 - a mapping type that cannot be built from a dict: use a dict

@@ -38,7 +38,7 @@ class GuardTrainerCallback(TrainerCallback):
         self.report: Report | None = None
         self._losses: list[torch.Tensor] = []
         self._batch: dict[str, Any] | None = None  # the last forward's keyword arguments
-        self._close: Callable[[BaseException | None], None] | None = None  # set while a training run is guarded
+        self._close: Callable[[BaseException | None], None] | None = None  # set while training is guarded
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, optimizer: Any = None,
                        **kwargs: Any) -> None:
@@ -75,7 +75,7 @@ class GuardTrainerCallback(TrainerCallback):
             hook.remove()
             guard.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
 
-        # a marker the tests read to see the step unwrapped again; functions take attributes, Callable types don't
+        # a marker the tests read to see the step unwrapped again (functions take attributes; Callables don't)
         guarded_step._mlguard = True  # type: ignore[attr-defined]
         opt.step, self._close = guarded_step, close
 
