@@ -1,6 +1,6 @@
 # mlguard-orchestration developer Makefile.
 #   make .venv  - create/refresh the pinned virtualenv (stamp-based)
-#   make test   - run the test suite (sets everything up from a fresh clone)
+#   make test   - ruff, mypy (config in pyproject.toml) and the test suite (sets everything up from a fresh clone)
 #   make demo   - run the example pipeline (ORCHESTRATOR=airflow|prefect; default airflow)
 #   make test-prefect-latest - the core and Prefect tests on the newest Prefect, without Airflow
 #   make bench  - run the data-guard benchmarks
@@ -72,6 +72,7 @@ demo-cli: .venv
 test: .venv
 	@mkdir -p "$(AIRFLOW_HOME)"
 	$(VPY) -m ruff check .
+	$(VPY) -m mypy
 	$(VPY) -m pytest -q -p no:cacheprovider
 
 # docker/install.sh is what the Airflow image runs; images cannot be pulled here, so CI runs the same script
@@ -136,5 +137,5 @@ lock-prefect-latest: $(TOOLS_STAMP)
 	@echo "$(LATEST_LOCK) OK ($$(grep '^prefect==' $(LATEST_LOCK)))"
 
 clean:
-	rm -rf $(VENV) $(LATEST) $(TOOLS) .airflow .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) $(LATEST) $(TOOLS) .airflow .pytest_cache .ruff_cache .mypy_cache build dist *.egg-info
 	find . -name __pycache__ -type d -not -path './.git/*' -prune -exec rm -rf {} +

@@ -153,12 +153,12 @@ def _csv_header(con: duckdb.DuckDBPyConnection, path: str) -> list[str]:
     if not header or len(delim) != 1:
         return []
     opener = gzip.open if path.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
         for _ in range(int(skip or 0)):
             fh.readline()
         line = fh.readline()
     quoting = {"quotechar": quote} if quote and len(quote) == 1 else {"quoting": csv.QUOTE_NONE}
-    row = next(csv.reader([line.rstrip("\r\n")], delimiter=delim, **quoting), [])  # type: ignore[arg-type]
+    row = next(csv.reader([line.rstrip("\r\n")], delimiter=delim, **quoting), [])
     return row
 
 

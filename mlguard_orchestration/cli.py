@@ -228,12 +228,12 @@ def render(report: Report) -> None:
     if report.error:
         console.print(f"  [red]the guard could not run ({report.error.type}):[/red] {report.error.message}")
     if report.findings:
-        t = Table("", "code", "finding", "likely cause → next check", show_lines=True, expand=True)
+        grid = Table("", "code", "finding", "likely cause → next check", show_lines=True, expand=True)
         for f in report.findings:
             c = f.causes[0] if f.causes else None
-            t.add_row(f"[{'red' if f.severity == 'fail' else 'yellow'}]{f.severity}[/]", f.code, f.message,
-                      f"{c.summary} ({c.confidence:.0%})\n→ {c.next_check}" if c else "")
-        console.print(t)
+            grid.add_row(f"[{'red' if f.severity == 'fail' else 'yellow'}]{f.severity}[/]", f.code, f.message,
+                         f"{c.summary} ({c.confidence:.0%})\n→ {c.next_check}" if c else "")
+        console.print(grid)
     for n in report.notes:
         console.print(f"  [dim]note: {n}[/dim]")
 

@@ -122,7 +122,7 @@ def collect(*, packages: Sequence[str] = (), code_path: str | os.PathLike[str] |
 
 @functools.lru_cache(maxsize=32)
 def _versions(names: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
-    out = []
+    out: list[tuple[str, str | None]] = []
     for name in names:
         try:
             out.append((name, metadata.version(name)))

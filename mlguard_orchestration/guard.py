@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from mlguard_orchestration.checks import AnyCheck
-from mlguard_orchestration.checks.base import QueryCheck, RunContext, RunOptions, ScanCheck, TableContext
+from mlguard_orchestration.checks.base import (
+    QueryCheck,
+    RunContext,
+    RunOptions,
+    ScanCheck,
+    ScannedTable,
+    TableContext,
+)
 from mlguard_orchestration.checks.schema import missing_column_finding
 from mlguard_orchestration.errors import MlguardError, SpecError, did_you_mean, suggestion
 from mlguard_orchestration.fingerprint import InputProfile, collect, input_profile, record_run
@@ -136,24 +143,26 @@ class Guard:
                                                                         self.suite), checks)
                 checks += suite_checks
                 self._validate_tables(checks, contexts)
+                tables: dict[str, TableContext] = dict(contexts)  # each scanned one becomes its ScannedTable
                 for name, ctx in contexts.items():
                     scan = [c for c in checks if isinstance(c, ScanCheck) and c.table == name]
                     if not scan and self.store is None:
                         continue
-                    findings += self._scan(ctx, scan, count_duplicates=name in suite_tables)
+                    found, scanned = self._scan(ctx, scan, count_duplicates=name in suite_tables)
+                    findings += found
                     checks_run += len(scan)
-                    assert ctx.profile is not None
-                    profiles[name] = ctx.profile
-                    notes += _partition_notes(ctx)
-                run_ctx = RunContext(engine, contexts, options)
+                    tables[name] = scanned
+                    profiles[name] = scanned.profile
+                    notes += _partition_notes(scanned)
+                run_ctx = RunContext(engine, tables, options)
                 for check in checks:
                     if isinstance(check, QueryCheck):
                         findings += check.run(run_ctx)
                         checks_run += 1
                 findings = _demote(findings, suite_checks, self.suite.warn_only())
-                summaries = {n: TableSummary(source=c.table.source, rows=c.table.rows, columns=len(c.table.columns))
-                             for n, c in contexts.items()}
-                inputs = {n: _input(c) for n, c in contexts.items()}
+                summaries = {n: TableSummary(source=c.table.source, rows=run_ctx.rows(n),
+                                             columns=len(c.table.columns)) for n, c in tables.items()}
+                inputs = {n: _input(c, run_ctx.rows(n)) for n, c in tables.items()}
         except MlguardError as exc:
             error = GuardErrorInfo.of(exc)
         except Exception as exc:  # noqa: BLE001 - a bug of the guard's own: still a report, never a crash
@@ -229,8 +238,10 @@ class Guard:
                                     f"tables {sorted(contexts)}." + suggestion(hint))
 
     @staticmethod
-    def _scan(ctx: TableContext, checks: list[ScanCheck], *, count_duplicates: bool = False) -> list[Finding]:
-        """ONE aggregate query for the profile and every check on this table; then evaluate."""
+    def _scan(ctx: TableContext, checks: Sequence[ScanCheck], *,
+              count_duplicates: bool = False) -> tuple[list[Finding], ScannedTable]:
+        """ONE aggregate query for the profile and every check on this table; then evaluate. Returns the
+        findings and the scanned table (its profile)."""
         table = ctx.table
         findings: list[Finding] = []
         runnable: list[ScanCheck] = []
@@ -249,26 +260,28 @@ class Guard:
             if not missing:
                 runnable.append(check)
         exact = {c for check in runnable for c in check.exact_distinct()}
-        plan = ctx.plan = plan_profile(ctx.engine, table, ctx.reference, exact=exact,
-                                       roles=ctx.scope.role_overrides, count_duplicates=count_duplicates)
+        plan = plan_profile(ctx.engine, table, ctx.reference, exact=exact, roles=ctx.scope.role_overrides,
+                            count_duplicates=count_duplicates)
+        planned = ctx.planned(plan)
         metrics = profile_metrics(table, plan)
         for check in runnable:
-            for key, expr in check.metrics(ctx).items():
+            for key, expr in check.metrics(planned).items():
                 if metrics.setdefault(key, expr) != expr:
                     raise AssertionError(f"metric key {key!r} reused with a different expression")
         values = ctx.engine.aggregate(table, metrics, plan.derived)
-        ctx.profile = profile_from_values(table, plan, values, ctx.options.logical_date)
+        profile = profile_from_values(table, plan, values, ctx.options.logical_date)
         if ctx.reference is None:
-            ctx.profile = rebalance_bins(ctx.engine, table, plan, ctx.profile)
-        table.rows = ctx.profile.rows
+            profile = rebalance_bins(ctx.engine, table, plan, profile)
+        scanned = planned.scanned(profile)
         # after the scan, so a rename can be recognised by the values of the column that replaced it
-        findings += [missing_column_finding(ctx, col, check.severity, check.label()) for col, check in reported.items()]
+        findings += [missing_column_finding(scanned, col, check.severity, check.label())
+                     for col, check in reported.items()]
         for check in runnable:
-            for f in check.evaluate(ctx, values):
+            for f in check.evaluate(scanned, values):
                 if f.code == "schema.missing_column" and f.columns[0] in reported:
                     continue  # already reported for the check that needed it
                 findings.append(f)
-        return findings
+        return findings, scanned
 
 
 def _check_table_names(sources: Mapping[Any, Any]) -> None:
@@ -278,16 +291,17 @@ def _check_table_names(sources: Mapping[Any, Any]) -> None:
                         "{'features': df}.")
 
 
-def _input(ctx: TableContext) -> InputProfile:
-    """A table's fingerprint entry: its schema, and row count and profile digest when it was scanned."""
+def _input(ctx: TableContext, rows: int | None) -> InputProfile:
+    """A table's fingerprint entry: its schema, and row count and profile digest when they are known."""
     schema = {name: col.sql_type for name, col in ctx.table.columns.items()}
-    digest = ctx.profile.model_dump(mode="json", exclude={"created_at", "source"}) if ctx.profile else None
-    return input_profile(ctx.table.rows, schema, digest)
+    digest = (ctx.profile.model_dump(mode="json", exclude={"created_at", "source"})
+              if isinstance(ctx, ScannedTable) else None)
+    return input_profile(rows, schema, digest)
 
 
-def _partition_notes(ctx: TableContext) -> list[str]:
+def _partition_notes(ctx: ScannedTable) -> list[str]:
     """One note per partition column whose value moved since the reference (the schedule at work)."""
-    if ctx.reference is None or ctx.profile is None:
+    if ctx.reference is None:
         return []
     out = []
     for name in ctx.partitions():

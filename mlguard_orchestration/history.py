@@ -24,12 +24,20 @@ MAX_LISTED = 10  # findings listed per kind (new, resolved, persisting) on a rep
 
 
 class _FindingLike(Protocol):
-    code: str
-    check: str
-    severity: str
-    message: str
-    table: str | None
-    columns: list[str]
+    """What a run record reads of a finding (read-only, so a Finding's Literal severity fits `str`)."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def check(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def table(self) -> str | None: ...
+    @property
+    def columns(self) -> list[str]: ...
 
 
 class FindingRef(BaseModel):

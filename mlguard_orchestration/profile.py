@@ -304,8 +304,8 @@ def plan_profile(engine: Engine, table: Table, reference: TableProfile | None = 
     # Rows size the quantile sample; integer bounds let an exact distinct count use a bitmap. Both come from
     # parquet metadata or one cheap pass over the few columns involved.
     ints = [n for n, (_, flag) in decided.items() if flag and table.columns[n].kind == "integer"]
-    sel = ["count(*)"] + [f"min({ident(n)})::HUGEINT, max({ident(n)})::HUGEINT" for n in ints]
-    row0 = engine.sql(f"SELECT {', '.join(sel)} FROM {table.ref}", table=table)[0]
+    counts = ["count(*)"] + [f"min({ident(n)})::HUGEINT, max({ident(n)})::HUGEINT" for n in ints]
+    row0 = engine.sql(f"SELECT {', '.join(counts)} FROM {table.ref}", table=table)[0]
     rows = int(reference.rows_per_run) if reference else int(row0[0])
     bounds = {n: (int(row0[1 + 2 * i]), int(row0[2 + 2 * i])) for i, n in enumerate(ints)
               if row0[1 + 2 * i] is not None and row0[2 + 2 * i] - row0[1 + 2 * i] < BITMAP_MAX_BITS}

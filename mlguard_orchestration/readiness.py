@@ -29,12 +29,12 @@ class Readiness:
 
 
 def check_ready(source: Any, *, min_rows: int = 1, columns: dict[str, str | None] | None = None,
-                time_column: str | None = None, max_age: timedelta | str | None = None,
+                time_column: str | None = None, max_age: timedelta | str | float | None = None,
                 logical_date: datetime | None = None, name: str = "dataset_ready") -> Readiness:
     """Judge `source` (any guard source) once."""
     checks: list[AnyCheck] = [RowCount(min=min_rows)]
     if columns:
-        checks.append(Schema(columns=columns))
+        checks.append(Schema(columns_=columns))
     if time_column is not None:
         checks.append(Freshness(column=time_column, max_age=max_age or timedelta(days=1)))
     report = Guard(name, checks=checks).run(source, logical_date=logical_date, promote=False)

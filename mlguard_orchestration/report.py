@@ -163,8 +163,9 @@ class Report(BaseModel):
 
     @staticmethod
     def status_of(findings: list[Finding]) -> Status:
-        worst = max((f.severity for f in findings), key=lambda s: _RANK[s], default="pass")
-        return worst  # type: ignore[return-value]
+        if not findings:
+            return "pass"
+        return max((f.severity for f in findings), key=lambda s: _RANK[s])
 
     @property
     def passed(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -80,7 +80,6 @@ class Table:
     view: str
     source: str
     columns: dict[str, Column]
-    rows: int | None = None
 
     @property
     def ref(self) -> str:
@@ -140,6 +139,8 @@ def _path_reader(path: str) -> str:
 # error while a statement runs (I/O, corrupt pages, conversions, memory, DuckDB's own) is a read failure.
 _QUERY_ERRORS: tuple[type[Exception], ...] = (duckdb.ParserException, duckdb.BinderException,
                                               duckdb.CatalogException)
+# ...and an interrupted query, which is the caller's to see as it is
+_PROPAGATED: tuple[type[Exception], ...] = (*_QUERY_ERRORS, duckdb.InterruptException)
 # Kept for callers that catch read failures around their own statements (the gate's tables).
 _READ_ERRORS: tuple[type[Exception], ...] = (
     duckdb.IOException, duckdb.InvalidInputException, duckdb.HTTPException, duckdb.PermissionException,
@@ -293,12 +294,12 @@ class Engine:
         statement, a bug, and propagates as it is, so it is never mistaken for bad data."""
         try:
             return self.con.execute(query, params or []).fetchall()
-        except (*_QUERY_ERRORS, duckdb.InterruptException):
+        except _PROPAGATED:
             raise
         except duckdb.Error as exc:
             raise _engine_error(exc, table.source if table else "the guard's query") from exc
 
-    def aggregate(self, table: Table, exprs: dict[str, str | Subquery],
+    def aggregate(self, table: Table, exprs: Mapping[str, str | Subquery],
                   derived: dict[str, str] | None = None, *, limit: int | None = None) -> dict[str, Any]:
         """Compute every aggregate in `exprs` in ONE statement: one streaming scan of `table` for the plain
         aggregates, plus one single-column scan per Subquery; returns {key: value}. `derived` adds per-row
@@ -323,7 +324,7 @@ class Engine:
                 values.update(self._aggregate(table, exprs, group.keys, source, derived_here))
         return {k: values[k] for k in exprs}
 
-    def _aggregate(self, table: Table, exprs: dict[str, str | Subquery], keys: list[str], source: str,
+    def _aggregate(self, table: Table, exprs: Mapping[str, str | Subquery], keys: list[str], source: str,
                    derived: dict[str, str]) -> dict[str, Any]:
         """One statement: the aggregates `keys` of `exprs` over the FROM item `source`."""
         rendered = [e.render(table, source) if isinstance(e, Subquery) else e for e in (exprs[k] for k in keys)]

@@ -150,7 +150,8 @@ def _explain(exc: ValidationError) -> str:
 
     lines = []
     for err in exc.errors()[:10]:
-        loc, prev, model = "", None, GuardSpec
+        loc, prev = "", None
+        model: type[BaseModel] = GuardSpec  # the model whose fields an unknown field is compared with
         for p in err["loc"]:
             if isinstance(p, int):
                 loc += f"[{p}]"  # checks[2].max, as the kind errors above name entries

@@ -243,7 +243,7 @@ class ProfileStore:
             raise SpecError(f"{where!r} is not a report of store {self.root!r}.")
         try:
             with self.fs.open(path, "rb") as fh:
-                data = fh.read(max_bytes + 1)
+                data: bytes = fh.read(max_bytes + 1)
         except OSError as exc:
             raise SourceError(f"cannot read report {where!r} from {self.root!r}: {exc}") from exc
         if len(data) > max_bytes:

@@ -22,14 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from mlguard_orchestration.checks import AnyCheck
 from mlguard_orchestration.checks.base import Scope, names
 from mlguard_orchestration.checks.drift import Drift, LabelDrift, NullRateDrift, UnseenCategories
-from mlguard_orchestration.checks.schema import Finite, ReferenceRange, Schema, Unique
+from mlguard_orchestration.checks.schema import Finite, LogicalType, ReferenceRange, Schema, Unique
 from mlguard_orchestration.checks.time import TimeDrift
 from mlguard_orchestration.checks.volume import DuplicateRows, RowCount, RowCountChange
 from mlguard_orchestration.profile import Role, TableProfile
 
-_LOGICAL = {"integer": "numeric", "float": "numeric", "decimal": "numeric", "string": "string",
-            "boolean": "boolean", "timestamp": "timestamp", "timestamp_tz": "timestamp", "date": "date",
-            "nested": "nested"}
+_LOGICAL: dict[str, LogicalType] = {"integer": "numeric", "float": "numeric", "decimal": "numeric",
+                                    "string": "string", "boolean": "boolean", "timestamp": "timestamp",
+                                    "timestamp_tz": "timestamp", "date": "date", "nested": "nested"}
 DUPLICATE_ALLOWANCE = 0.05  # duplicate-row share above the reference's that fails
 
 
@@ -75,7 +75,7 @@ def default_checks(table: str, reference: TableProfile, label: str | None = None
     excluded = set(options.exclude)
     cols = {n: c for n, c in reference.columns.items() if n not in excluded}
     checks: list[AnyCheck] = [
-        Schema(table=table, columns={n: _LOGICAL.get(c.kind) for n, c in cols.items()}, allow_extra=False,
+        Schema(table=table, columns_={n: _LOGICAL.get(c.kind) for n, c in cols.items()}, allow_extra=False,
                ignore=sorted(excluded)),
         RowCount(table=table, min=1),
         RowCountChange(table=table, min_ratio=0.5, max_ratio=1.5, severity="warn"),
@@ -86,7 +86,7 @@ def default_checks(table: str, reference: TableProfile, label: str | None = None
         TimeDrift(table=table),
     ]
     unique = [n for n, c in cols.items() if c.unique]
-    checks += [Unique(table=table, columns=[n]) for n in unique]
+    checks += [Unique(table=table, columns_=[n]) for n in unique]
     if not unique:
         checks.append(DuplicateRows(table=table, max_rate=duplicate_allowance(reference)))
     for name, c in cols.items():

@@ -59,3 +59,12 @@ def test_importing_the_package_loads_no_engine() -> None:
              "print('lazy-ok')")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and "lazy-ok" in out.stdout, out.stderr
+
+
+def test_checks_package_exports_every_check() -> None:
+    """checks.__all__ is spelled out for type checkers: it must still name every check."""
+    from mlguard_orchestration import checks
+
+    assert {c.__name__ for c in checks.ALL_CHECKS} <= set(checks.__all__)
+    for name in checks.__all__:
+        assert hasattr(checks, name), name

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow.sdk import BaseNotifier, Connection
 
@@ -42,6 +42,14 @@ SLACK_SERVICES = "https://hooks.slack.com/services"
 log = logging.getLogger("mlguard.notify")
 
 
+class _Policy(TypedDict):
+    """The delivery policy every core notifier takes as keyword arguments."""
+
+    timeout_s: float
+    retries: int
+    backoff_s: float
+
+
 class _MlguardNotifier(BaseNotifier):
     """Shared: alert from the context, a core notifier from the connection, the delivery recorded in XCom."""
 
@@ -51,7 +59,7 @@ class _MlguardNotifier(BaseNotifier):
     def __init__(self, *, base_url: str | None, timeout_s: float, retries: int, backoff_s: float) -> None:
         super().__init__()
         self.base_url = base_url
-        self.policy = {"timeout_s": timeout_s, "retries": retries, "backoff_s": backoff_s}
+        self.policy: _Policy = {"timeout_s": timeout_s, "retries": retries, "backoff_s": backoff_s}
 
     @property
     def conn_id(self) -> str:

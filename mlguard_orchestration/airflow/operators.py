@@ -109,7 +109,7 @@ class SchemaGuardOperator(DataGuardOperator):
 
     def __init__(self, *, table: Any, columns: Mapping[str, str | None], allow_extra: bool = True,
                  **kwargs: Any) -> None:
-        super().__init__(tables={"data": table}, checks=[Schema(columns=dict(columns), allow_extra=allow_extra)],
+        super().__init__(tables={"data": table}, checks=[Schema(columns_=dict(columns), allow_extra=allow_extra)],
                          **kwargs)
 
 
@@ -142,8 +142,8 @@ class DriftGuardOperator(DataGuardOperator):
 
     def __init__(self, *, table: Any, columns: Sequence[str] | None = None, label: str | None = None,
                  **kwargs: Any) -> None:
-        checks: list[AnyCheck] = [Drift(columns=list(columns) if columns else None),
-                                  NullRateDrift(columns=list(columns) if columns else None)]
+        checks: list[AnyCheck] = [Drift(columns_=list(columns) if columns else None),
+                                  NullRateDrift(columns_=list(columns) if columns else None)]
         if label:
             checks.append(LabelDrift(column=label))
         super().__init__(tables={"data": table}, checks=checks, **kwargs)

@@ -8,7 +8,7 @@ heavy: the FastAPI app is built on the first request the api-server routes to it
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
@@ -31,8 +31,10 @@ class _LazyApp:
 
 class MlguardPlugin(AirflowPlugin):
     name = "mlguard"
-    fastapi_apps: ClassVar[list[dict[str, Any]]] = [{"app": _LazyApp(), "url_prefix": URL_PREFIX, "name": "mlguard reports"}]
-    external_views: ClassVar[list[dict[str, Any]]] = [
+    # plain attributes, not ClassVar: AirflowPlugin declares them so, and a subclass may not change that
+    fastapi_apps: list[dict[str, Any]] = [  # noqa: RUF012
+        {"app": _LazyApp(), "url_prefix": URL_PREFIX, "name": "mlguard reports"}]
+    external_views: list[dict[str, Any]] = [  # noqa: RUF012
         {"name": "Guard report",
          "href": f"{URL_PREFIX}/report/{{DAG_ID}}/{{RUN_ID}}/{{TASK_ID}}?map_index={{MAP_INDEX}}",
          "destination": "task_instance", "url_route": "mlguard_report", "category": "mlguard"},

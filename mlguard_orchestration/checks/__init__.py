@@ -41,4 +41,33 @@ AnyCheck = Annotated[
     Field(discriminator="kind"),
 ]
 
-__all__ = [c.__name__ for c in ALL_CHECKS] + ["AnyCheck", "Check", "ScanCheck", "QueryCheck", "ALL_CHECKS"]
+# spelled out (not built from ALL_CHECKS) so that type checkers see what the package exports
+__all__ = [
+    "ALL_CHECKS",
+    "AllowedValues",
+    "AnyCheck",
+    "Check",
+    "Drift",
+    "DuplicateRows",
+    "Finite",
+    "Freshness",
+    "GroupOverlap",
+    "JoinKeys",
+    "LabelDrift",
+    "NullRate",
+    "NullRateDrift",
+    "Pattern",
+    "PointInTime",
+    "QueryCheck",
+    "Range",
+    "ReferenceRange",
+    "RowCount",
+    "RowCountChange",
+    "ScanCheck",
+    "Schema",
+    "TargetLeakage",
+    "TimeDrift",
+    "TrainTestOverlap",
+    "Unique",
+    "UnseenCategories",
+]

@@ -11,11 +11,13 @@ than its aggregates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import ErrorDetails
 
 from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
 from mlguard_orchestration.profile import ColumnProfile, ProfilePlan, Role, TableProfile
@@ -47,42 +49,19 @@ class Scope:
         return dict(self.roles)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TableContext:
-    """One table as a check sees it: its schema, this batch's profile (after the scan) and the reference."""
+    """One table as a check sees it before the scan: its schema, the reference and the run's settings.
+
+    A table goes through three phases, each its own type, so that what a step reads is always there:
+    TableContext (checks are validated) → PlannedTable (`plan`: checks declare their metrics) → ScannedTable
+    (`profile`: checks evaluate). The guard builds each from the one before; nothing is filled in later."""
 
     engine: Engine
     table: Table
     reference: TableProfile | None
     options: RunOptions
-    profile: TableProfile | None = None
-    plan: ProfilePlan | None = None  # how this table is scanned (set before checks declare their metrics)
     scope: Scope = Scope()
-
-    def partitions(self) -> list[str]:
-        """Partition columns of this batch: declared ones; those constant in both the reference and the batch
-        with different values (month=1 then month=2); and numbers that moved on to the next stretch of their
-        sequence (a year-fraction date, a week index: the batch's range starts right after the reference's and
-        is about as long — a unit change would stretch it, an offset leave a gap)."""
-        declared = [c for c in self.table.columns if c in self.scope.partition_by]
-        if self.reference is None or self.profile is None:
-            return declared
-        detected = [n for n, col in self.profile.columns.items()
-                    if (ref := self.reference.columns.get(n)) is not None and n not in declared
-                    and (_new_constant(col, ref) or _next_stretch(col, ref))]
-        return declared + detected
-
-    def auto_columns(self, roles: tuple[str, ...]) -> list[tuple[ColumnProfile, ColumnProfile]]:
-        """(batch, reference) profiles of the columns a reference check judges when it names none: the
-        reference's columns in `roles`, not unique (keys are Unique's), not excluded, not partitions, present
-        in the batch with a comparable type (a changed type is the schema check's finding)."""
-        ref = self.reference
-        if ref is None or self.profile is None:
-            return []
-        skip = set(self.scope.exclude) | set(self.partitions())
-        return [(self.profile.columns[n], c) for n, c in ref.columns.items()
-                if c.role in roles and not c.unique and n not in skip and n in self.profile.columns
-                and kind_family(self.profile.columns[n].kind) == kind_family(c.kind)]
 
     def count(self, condition: str) -> int:
         """Rows where `condition` (SQL) holds: a follow-up probe for a check that already knows it fires."""
@@ -95,6 +74,52 @@ class TableContext:
                 "Pass reference=… (a profile from `mlguard profile`) or a profile store with a promoted reference."
             )
         return self.reference
+
+    def planned(self, plan: ProfilePlan) -> PlannedTable:
+        return PlannedTable(self.engine, self.table, self.reference, self.options, self.scope, plan=plan)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannedTable(TableContext):
+    """A table whose scan is planned: what `ScanCheck.metrics` sees."""
+
+    plan: ProfilePlan  # how this table is scanned: each column's role, derived columns, bins
+
+    def scanned(self, profile: TableProfile) -> ScannedTable:
+        return ScannedTable(self.engine, self.table, self.reference, self.options, self.scope, plan=self.plan,
+                            profile=profile)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScannedTable(PlannedTable):
+    """A scanned table: what `ScanCheck.evaluate` sees, with this batch's profile."""
+
+    profile: TableProfile
+
+    def partitions(self) -> list[str]:
+        """Partition columns of this batch: declared ones; those constant in both the reference and the batch
+        with different values (month=1 then month=2); and numbers that moved on to the next stretch of their
+        sequence (a year-fraction date, a week index: the batch's range starts right after the reference's and
+        is about as long — a unit change would stretch it, an offset leave a gap)."""
+        declared = [c for c in self.table.columns if c in self.scope.partition_by]
+        if self.reference is None:
+            return declared
+        detected = [n for n, col in self.profile.columns.items()
+                    if (ref := self.reference.columns.get(n)) is not None and n not in declared
+                    and (_new_constant(col, ref) or _next_stretch(col, ref))]
+        return declared + detected
+
+    def auto_columns(self, roles: tuple[str, ...]) -> list[tuple[ColumnProfile, ColumnProfile]]:
+        """(batch, reference) profiles of the columns a reference check judges when it names none: the
+        reference's columns in `roles`, not unique (keys are Unique's), not excluded, not partitions, present
+        in the batch with a comparable type (a changed type is the schema check's finding)."""
+        ref = self.reference
+        if ref is None:
+            return []
+        skip = set(self.scope.exclude) | set(self.partitions())
+        return [(self.profile.columns[n], c) for n, c in ref.columns.items()
+                if c.role in roles and not c.unique and n not in skip and n in self.profile.columns
+                and kind_family(self.profile.columns[n].kind) == kind_family(c.kind)]
 
 
 def _new_constant(batch: ColumnProfile, ref: ColumnProfile) -> bool:
@@ -114,11 +139,12 @@ def _next_stretch(batch: ColumnProfile, ref: ColumnProfile) -> bool:
 
 @dataclass
 class RunContext:
-    """Every table of a guard run, for checks that span tables."""
+    """Every table of a guard run, for checks that span tables: the scanned ones as ScannedTable."""
 
     engine: Engine
-    tables: dict[str, TableContext]
+    tables: Mapping[str, TableContext]
     options: RunOptions
+    counted: dict[str, int] = field(default_factory=dict)  # rows of unscanned tables, as cross-table checks saw
 
     def table(self, name: str, check: str) -> TableContext:
         try:
@@ -131,13 +157,23 @@ class RunContext:
                 + suggestion(hint)
             ) from None
 
+    def rows(self, name: str) -> int | None:
+        """Rows of table `name` when known: from its scan, or as a cross-table check counted them."""
+        t = self.tables[name]
+        return t.profile.rows if isinstance(t, ScannedTable) else self.counted.get(name)
+
+    def note_rows(self, name: str, rows: int) -> None:
+        """A cross-table check measured `rows` for table `name`: kept for the report when the scan did not."""
+        if self.rows(name) is None:
+            self.counted[name] = rows
+
 
 def names(v: Any) -> Any:
     """A field that lists columns also takes one name as a string: `columns="user_id"` is `["user_id"]`."""
     return [v] if isinstance(v, str) else v
 
 
-def explain_error(err: Any, model: type[BaseModel]) -> str:
+def explain_error(err: ErrorDetails, model: type[BaseModel]) -> str:
     """A pydantic error in words: the message, the value given, and for an unknown field the closest field
     `model` has."""
     field = err["loc"][-1] if err.get("loc") else None
@@ -181,7 +217,7 @@ class ScanCheck(Check):
     table: str = "data"
     needs_reference: ClassVar[bool] = False
 
-    def metrics(self, ctx: TableContext) -> dict[str, str | Subquery]:
+    def metrics(self, ctx: PlannedTable) -> Mapping[str, str | Subquery]:
         """Aggregate SQL expressions this check needs, keyed uniquely (prefix with the label)."""
         return {}
 
@@ -189,7 +225,7 @@ class ScanCheck(Check):
         """Columns whose exact distinct count this check reads from the batch profile."""
         return []
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
         raise NotImplementedError
 
 
@@ -232,12 +268,11 @@ class ReferenceCheck(ScanCheck):
     def label(self) -> str:
         return f"{self.kind}({', '.join(self.columns_)})" if self.columns_ else self.kind
 
-    def _pairs(self, ctx: TableContext, roles: tuple[str, ...]) -> list[tuple[ColumnProfile, ColumnProfile]]:
+    def _pairs(self, ctx: ScannedTable, roles: tuple[str, ...]) -> list[tuple[ColumnProfile, ColumnProfile]]:
         """(batch, reference) profiles of the columns this check covers."""
         ref = ctx.require_reference(self.label())
         if not self.columns_:
             return ctx.auto_columns(roles)
-        assert ctx.profile is not None
         return [(ctx.profile.columns[n], ref.columns[n]) for n in self.columns_
                 if n in ctx.profile.columns and n in ref.columns and ref.columns[n].role in roles]
 

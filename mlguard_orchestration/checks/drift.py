@@ -14,7 +14,15 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from mlguard_orchestration.checks.base import ReferenceCheck, ScanCheck, TableContext, cause, ordered, rate
+from mlguard_orchestration.checks.base import (
+    ReferenceCheck,
+    ScanCheck,
+    ScannedTable,
+    TableContext,
+    cause,
+    ordered,
+    rate,
+)
 from mlguard_orchestration.diagnose.drift import category_causes, distribution_causes
 from mlguard_orchestration.distances import js_distance, psi
 from mlguard_orchestration.profile import QUANTILE_LEVELS, ColumnProfile
@@ -45,7 +53,7 @@ class Drift(ReferenceCheck):
         ordered(("js_warn", self.js_warn), ("js_fail", self.js_fail))
         return self
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
         out: list[Finding] = []
         for batch, ref in self._pairs(ctx, ("numeric",)):
             if ref.bins is None or batch.bins is None or batch.bins.edges != ref.bins.edges:
@@ -93,7 +101,7 @@ class NullRateDrift(ReferenceCheck):
     kind: Literal["null_rate_drift"] = "null_rate_drift"
     max_increase: float = Field(0.05, ge=0.0, le=1.0)
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
         out = []
         roles = ("numeric", "discrete", "categorical", "temporal", "text", "other")
         for batch, ref in self._pairs(ctx, roles):
@@ -128,7 +136,7 @@ class UnseenCategories(ReferenceCheck):
         ordered(("warn_share", self.warn_share), ("fail_share", self.fail_share))
         return self
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
         out = []
         for batch, ref in self._pairs(ctx, ("categorical", "discrete")):
             if not ref.categories_complete or batch.categories is None or not batch.non_null:
@@ -164,9 +172,8 @@ class LabelDrift(ScanCheck):
     def columns(self) -> list[str]:
         return [self.column]
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
         ref = ctx.require_reference(self.label()).columns.get(self.column)
-        assert ctx.profile is not None
         batch = ctx.profile.columns[self.column]
         if ref is None or not batch.non_null:
             return []
@@ -181,7 +188,7 @@ class LabelDrift(ScanCheck):
                 return []
             msg = (f"label {self.column!r}: share of {worst!r} is {q.get(worst, 0):.1%} against {p.get(worst, 0):.1%} "
                    "in the reference")
-            evidence = {"shares": {k: round(v, 4) for k, v in list(q.items())[:20]},
+            evidence: dict[str, Any] = {"shares": {k: round(v, 4) for k, v in list(q.items())[:20]},
                         "reference_shares": {k: round(v, 4) for k, v in list(p.items())[:20]}}
         elif batch.mean is not None and ref.mean is not None and ref.std:
             value = abs(batch.mean - ref.mean) / ref.std

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import field_validator
 
 from mlguard_orchestration._sql import literal
-from mlguard_orchestration.checks.base import ScanCheck, TableContext, cause
+from mlguard_orchestration.checks.base import PlannedTable, ScanCheck, ScannedTable, TableContext, cause
 from mlguard_orchestration.diagnose.timing import (
     as_datetime,
     check_zone_in_engine,
@@ -77,7 +77,7 @@ class Freshness(ScanCheck):
         """The logical date in naive UTC (the guard fixes it once per run, so metrics and evaluation agree)."""
         return to_utc_naive(ctx.options.logical_date)
 
-    def metrics(self, ctx: TableContext) -> dict[str, str]:
+    def metrics(self, ctx: PlannedTable) -> dict[str, str]:
         col = ctx.table.column(self.column)
         if col.kind not in TEMPORAL_KINDS:
             raise SpecError(f"freshness check on {self.column!r} needs a TIMESTAMP, TIMESTAMP WITH TIME ZONE or "
@@ -94,14 +94,14 @@ class Freshness(ScanCheck):
             self._key("future_newest_start"): f"max({start})",
         }
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
         now = self._now(ctx)
         col = ctx.table.columns[self.column]
         limit = now + self.max_future
         newest = as_datetime(values[self._key("newest")])
         newest_start = as_datetime(values[self._key("future_newest_start")])
         future = int(values[self._key(f"future>{limit.isoformat()}")] or 0)
-        rows = ctx.profile.rows if ctx.profile is not None else None
+        rows = ctx.profile.rows
         base_ev: dict[str, Any] = {"logical_date_utc": now.isoformat(), "column_type": col.sql_type}
         if col.kind != "timestamp_tz":
             base_ev["assumed_timezone"] = self.timezone

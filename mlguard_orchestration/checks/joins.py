@@ -184,10 +184,8 @@ class JoinKeys(QueryCheck):
         left, right = lctx.table, rctx.table
         pairs = [KeyPair(left.columns[a], right.columns[b]) for a, b in zip(self.left_keys(), self.right_keys())]
         stats = measure(ctx.engine, left, right, pairs)
-        if left.rows is None:
-            left.rows = stats.left_rows
-        if right.rows is None:
-            right.rows = stats.right_rows
+        ctx.note_rows(self.left, stats.left_rows)
+        ctx.note_rows(self.right, stats.right_rows)
         return _Evaluation(self, ctx, lctx, rctx, pairs, stats).findings()
 
 
@@ -323,9 +321,10 @@ class _Evaluation:
         actual_fan_out = None
         if c.joined:
             jt = self.ctx.table(c.joined, c.label()).table
-            actual = jt.rows if jt.rows is not None else int(
-                self.ctx.engine.sql(f"SELECT count(*) FROM {jt.ref}", table=jt)[0][0])
-            jt.rows = actual
+            actual = self.ctx.rows(c.joined)
+            if actual is None:
+                actual = int(self.ctx.engine.sql(f"SELECT count(*) FROM {jt.ref}", table=jt)[0][0])
+                self.ctx.note_rows(c.joined, actual)
             actual_fan_out = rate(actual, s.left_rows)
             evidence.update({"joined_table": c.joined, "actual_joined_rows": actual,
                              "actual_fan_out": round(actual_fan_out, 6)})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,9 +23,11 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mlguard_orchestration._sql import ident, literal, literal_list
 from mlguard_orchestration.checks.base import (
+    PlannedTable,
     QueryCheck,
     RunContext,
     ScanCheck,
+    ScannedTable,
     TableContext,
     cause,
     names,
@@ -315,7 +318,7 @@ class TargetLeakage(QueryCheck):
 
     def _prequery(self, tctx: TableContext, t: Table, lab: Column, feats: list[_Feature]) -> dict[str, Any]:
         """ONE small query: the label's values (and quantiles) and what the profile cannot tell of features."""
-        prof = tctx.profile
+        prof = tctx.profile if isinstance(tctx, ScannedTable) else None  # unscanned tables have none
         y = lab.q
         exprs: dict[str, str] = {"rows": "count(*)", "y_n": f"count({y})",
                                  "y_top": f"approx_top_k({y}, {TOP_K + 1})"}
@@ -524,7 +527,7 @@ def _quantile_bin(x: str, edges: list[float]) -> str:
     return f"CASE WHEN {x} IS NULL THEN -1 ELSE {tree(1, len(edges) + 1)} END"
 
 
-def _auc(groups: list[tuple[float, float, float]]) -> float | None:
+def _auc(groups: Sequence[tuple[float, float, float]]) -> float | None:
     """AUC from (score, positives, negatives) groups; ties count half."""
     merged: dict[float, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for s, p, n in groups:
@@ -674,14 +677,14 @@ class PointInTime(ScanCheck):
         f, lab, naive = pair_exprs(fc, lc)
         return fc, lc, f, lab, naive
 
-    def metrics(self, ctx: TableContext) -> dict[str, str]:
+    def metrics(self, ctx: PlannedTable) -> dict[str, str]:
         _, _, f, lab, _ = self._exprs(ctx)
         return {self._key("violations"): f"count_if({f} >= {lab})",
                 self._key("equal"): f"count_if({f} = {lab})",
                 self._key("compared"): f"count_if({f} IS NOT NULL AND {lab} IS NOT NULL)",
                 self._key("max_ahead"): f"max(epoch({f}) - epoch({lab}))"}
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
         bad = int(values[self._key("violations")] or 0)
         compared = int(values[self._key("compared")] or 0)
         share = rate(bad, compared)

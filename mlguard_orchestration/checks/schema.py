@@ -13,7 +13,16 @@ import duckdb
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mlguard_orchestration._sql import ident, literal, literal_list
-from mlguard_orchestration.checks.base import ReferenceCheck, ScanCheck, TableContext, cause, names, rate
+from mlguard_orchestration.checks.base import (
+    PlannedTable,
+    ReferenceCheck,
+    ScanCheck,
+    ScannedTable,
+    TableContext,
+    cause,
+    names,
+    rate,
+)
 from mlguard_orchestration.diagnose.drift import renamed_twin
 from mlguard_orchestration.diagnose.types import text_type_causes
 from mlguard_orchestration.errors import SpecError, did_you_mean
@@ -33,22 +42,22 @@ def missing_column_finding(ctx: TableContext, column: str, severity: Severity, c
     message = f"column {column!r} is missing from table {table.name!r} ({table.source})"
     message += f"; did you mean {hint!r}?" if hint else "."
     causes = []
-    ref = ctx.reference.columns.get(column) if ctx.reference else None
-    if hint is None and ref is not None and ctx.profile is not None:
-        assert ctx.reference is not None
-        twin = renamed_twin(ref, [c for n, c in ctx.profile.columns.items() if n not in ctx.reference.columns])
+    reference = ctx.reference
+    ref = reference.columns.get(column) if reference is not None else None
+    profile = ctx.profile if isinstance(ctx, ScannedTable) else None  # a join may read an unscanned table
+    if hint is None and reference is not None and ref is not None and profile is not None:
+        twin = renamed_twin(ref, [c for n, c in profile.columns.items() if n not in reference.columns])
         if twin is not None:
             causes.append(cause("cause.renamed_column", f"{column!r} appears to have been renamed to {twin.name!r}: "
                                 "the new column holds the same kind of values, distributed alike", 0.8,
                                 {"missing": column, "candidate": twin.name, "matched_by": "values"}))
-    if hint is not None and ctx.reference is None:
+    if hint is not None and reference is None:
         causes.append(cause("cause.renamed_column", f"{column!r} is not in the data but {hint!r} is: renamed "
                             "upstream, or misspelt in the spec (there is no reference to tell)", 0.4,
                             {"missing": column, "candidate": hint}))
-    elif hint is not None and ref is not None:
+    elif hint is not None and reference is not None and ref is not None:
         new_col = table.columns[hint]
-        assert ctx.reference is not None
-        was_new = hint not in ctx.reference.columns
+        was_new = hint not in reference.columns
         same_kind = kind_family(ref.kind) == kind_family(new_col.kind)
         confidence = 0.5 + 0.3 * was_new + 0.15 * same_kind
         causes.append(cause("cause.renamed_column", f"{column!r} appears to have been renamed to {hint!r}",
@@ -88,7 +97,7 @@ class Schema(ScanCheck):
     def columns(self) -> list[str]:
         return []  # missing columns are this check's own finding, reported below
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
         table = ctx.table
         out: list[Finding] = []
         for name, logical in self.columns_.items():
@@ -122,8 +131,8 @@ class NullRate(ScanCheck):
     def columns(self) -> list[str]:
         return [self.column]
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
-        col = ctx.profile.columns[self.column]  # type: ignore[union-attr]
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+        col = ctx.profile.columns[self.column]
         if col.count == 0 or col.null_rate <= self.max:
             return []
         ref = ctx.reference.columns.get(self.column) if ctx.reference else None
@@ -164,7 +173,7 @@ class Range(ScanCheck):
     def _key(self) -> str:
         return f"range:{self.column}:{self.min}:{self.max}"
 
-    def metrics(self, ctx: TableContext) -> dict[str, str]:
+    def metrics(self, ctx: PlannedTable) -> dict[str, str]:
         col = ctx.table.column(self.column)
         if col.kind not in NUMERIC_KINDS:
             raise SpecError(f"range check on {self.column!r} needs a numeric column; it is {col.sql_type}.")
@@ -176,8 +185,8 @@ class Range(ScanCheck):
             cond += f" AND NOT isnan({q})"
         return {self._key(): f"count_if({cond})"}
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
-        col = ctx.profile.columns[self.column]  # type: ignore[union-attr]
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+        col = ctx.profile.columns[self.column]
         outside = int(values[self._key()] or 0)
         share = rate(outside, col.non_null)
         if outside == 0 or share <= self.max_fraction_outside:
@@ -223,16 +232,16 @@ class ReferenceRange(ReferenceCheck):
             out.append((name, max(low, 0.0) if col.min >= 0 else low, col.max + self.margin * span))
         return out
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
         """The batch's exact min and max say whether anything lies outside; only then are the values outside
         counted (one probe), so a passing range costs nothing in the scan."""
         from mlguard_orchestration.diagnose.drift import distribution_causes
 
-        assert ctx.profile is not None and ctx.reference is not None
+        reference = ctx.require_reference(self.label())
         partitions = set(ctx.partitions()) if not self.columns_ else set()
         out = []
         for name, low, high in self._targets(ctx):
-            col, ref = ctx.profile.columns[name], ctx.reference.columns[name]
+            col, ref = ctx.profile.columns[name], reference.columns[name]
             if name in partitions or col.min is None or col.max is None or (low <= col.min and col.max <= high):
                 continue
             x = f"{ident(name)}::DOUBLE"
@@ -264,8 +273,8 @@ class Finite(ScanCheck):
     def columns(self) -> list[str]:
         return [self.column]
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
-        col = ctx.profile.columns[self.column]  # type: ignore[union-attr]
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+        col = ctx.profile.columns[self.column]
         bad = col.nan + col.inf
         if not bad or col.non_finite_rate <= self.max_fraction:
             return []
@@ -291,14 +300,14 @@ class AllowedValues(ScanCheck):
     def _key(self, what: str) -> str:
         return f"allowed:{self.column}:{hash(tuple(map(str, self.values)))}:{what}"
 
-    def metrics(self, ctx: TableContext) -> dict[str, str]:
+    def metrics(self, ctx: PlannedTable) -> dict[str, str]:
         q = ctx.table.column(self.column).q
         cond = f"{q} IS NOT NULL AND NOT list_contains({literal_list(self.values)}, {q})"
         return {self._key("n"): f"count_if({cond})",
                 self._key("top"): f"approx_top_k({q}::VARCHAR, 5) FILTER (WHERE {cond})"}
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
-        col = ctx.profile.columns[self.column]  # type: ignore[union-attr]
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+        col = ctx.profile.columns[self.column]
         bad = int(values[self._key("n")] or 0)
         share = rate(bad, col.non_null)
         if bad == 0 or share <= self.max_fraction_outside:
@@ -326,7 +335,7 @@ class Pattern(ScanCheck):
     def _key(self) -> str:
         return f"pattern:{self.column}:{self.regex}"
 
-    def metrics(self, ctx: TableContext) -> dict[str, str]:
+    def metrics(self, ctx: PlannedTable) -> dict[str, str]:
         q = ctx.table.column(self.column).q
         try:
             ctx.engine.con.execute(f"SELECT regexp_full_match('', {literal(self.regex)})")
@@ -334,8 +343,8 @@ class Pattern(ScanCheck):
             raise SpecError(f"pattern for {self.column!r} is not a valid regular expression: {exc}") from None
         return {self._key(): f"count_if(NOT regexp_full_match({q}::VARCHAR, {literal(self.regex)}))"}
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
-        col = ctx.profile.columns[self.column]  # type: ignore[union-attr]
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+        col = ctx.profile.columns[self.column]
         bad = int(values[self._key()] or 0)
         share = rate(bad, col.non_null)
         if bad == 0 or share <= self.max_fraction_outside:
@@ -366,7 +375,7 @@ class Unique(ScanCheck):
     def exact_distinct(self) -> list[str]:
         return list(self.columns_) if len(self.columns_) == 1 else []
 
-    def metrics(self, ctx: TableContext) -> dict[str, str | Subquery]:
+    def metrics(self, ctx: PlannedTable) -> dict[str, str | Subquery]:
         if len(self.columns_) == 1:
             return {}  # the profile counts it exactly (see exact_distinct)
         cols = [ident(c) for c in self.columns_]
@@ -375,9 +384,9 @@ class Unique(ScanCheck):
                 self._key("distinct"): Subquery(f"SELECT count(*) FROM (SELECT {', '.join(cols)} FROM {{table}} "
                                                 f"WHERE {not_null} GROUP BY ALL)")}
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
         if len(self.columns_) == 1:
-            col = ctx.profile.columns[self.columns_[0]]  # type: ignore[union-attr]
+            col = ctx.profile.columns[self.columns_[0]]
             n, distinct = col.non_null, int(col.distinct or 0)
         else:
             n, distinct = int(values[self._key("n")] or 0), int(values[self._key("distinct")] or 0)

@@ -21,11 +21,11 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from mlguard_orchestration._sql import literal
-from mlguard_orchestration.checks.base import ReferenceCheck, TableContext, cause, ordered, rate
+from mlguard_orchestration.checks.base import PlannedTable, ReferenceCheck, ScannedTable, cause, ordered, rate
 from mlguard_orchestration.diagnose.timing import offset_text, to_utc_naive
 from mlguard_orchestration.distances import js_distance
 from mlguard_orchestration.profile import ColumnProfile, TableProfile
-from mlguard_orchestration.report import Cause, Finding
+from mlguard_orchestration.report import Cause, Finding, Severity
 
 DAY = 86_400.0
 # Unit factors an epoch number can be misread by: value read / value meant.
@@ -51,7 +51,7 @@ class TimeDrift(ReferenceCheck):
         ordered(("max_fraction_outside", self.max_fraction_outside), ("fail_fraction_outside", self.fail_fraction_outside))
         return self
 
-    def _targets(self, ctx: TableContext) -> list[tuple[str, float, float]]:
+    def _targets(self, ctx: PlannedTable) -> list[tuple[str, float, float]]:
         """(column, low, high) in epoch seconds for every time column judged. Partition columns stay in: a
         date partition must still fall where the schedule puts it."""
         ref = ctx.require_reference(self.label())
@@ -63,20 +63,19 @@ class TimeDrift(ReferenceCheck):
             col = ref.columns.get(name)
             if col is None or col.role != "temporal" or col.min is None or col.max is None:
                 continue
-            if ctx.plan is None or ctx.plan.roles.get(name, ("", False))[0] != "temporal":
+            if name not in ctx.plan.roles or ctx.plan.roles[name][0] != "temporal":
                 continue  # the column is not time in this batch: the schema check reports its type
             slack = self.window * max(col.max - col.min, DAY)
             out.append((name, col.min + shift - slack, col.max + shift + slack))
         return out
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
-        assert ctx.profile is not None and ctx.reference is not None
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+        reference = ctx.require_reference(self.label())
         out: list[Finding] = []
         for name, low, high in self._targets(ctx):
-            batch, ref = ctx.profile.columns[name], ctx.reference.columns[name]
+            batch, ref = ctx.profile.columns[name], reference.columns[name]
             outside = 0  # counted (one probe) only when the batch's exact range leaves the window
             if batch.min is not None and batch.max is not None and (batch.min < low or batch.max > high):
-                assert ctx.plan is not None
                 e = f"epoch({ctx.plan.timestamp(ctx.table, name)})"
                 outside = ctx.count(f"{e} < {literal(low)} OR {e} > {literal(high)}")
             share = rate(outside, batch.non_null)
@@ -84,7 +83,7 @@ class TimeDrift(ReferenceCheck):
             if misread is not None or (outside >= 3 and share > self.max_fraction_outside):
                 # a misread epoch is decisive even inside a window that decades of reference make wide
                 wide = share > self.fail_fraction_outside or misread is not None
-                severity = "fail" if wide and self.severity == "fail" else "warn"
+                severity: Severity = "fail" if wide and self.severity == "fail" else "warn"
                 out.append(self.finding(
                     "time.out_of_window",
                     f"{share:.2%} of {name!r} ({outside:,} values) lie outside {_when(low)} – {_when(high)}, where "
@@ -114,16 +113,17 @@ class TimeDrift(ReferenceCheck):
     def _hour_shift(self, batch: ColumnProfile, ref: ColumnProfile) -> tuple[int, float, float] | None:
         """(hours, distance as is, distance shifted) when a whole-hour rotation of at least 2 h explains a large
         change of the hour-of-day profile; None otherwise."""
-        if not batch.hours or not ref.hours or sum(batch.hours) < 200 or sum(ref.hours) < 200:
+        ref_hours = ref.hours
+        if not batch.hours or not ref_hours or sum(batch.hours) < 200 or sum(ref_hours) < 200:
             return None
-        p = {str(h): float(c) for h, c in enumerate(ref.hours)}
+        p = {str(h): float(c) for h, c in enumerate(ref_hours)}
         q = {str(h): float(c) for h, c in enumerate(batch.hours)}
         before = js_distance(p, q)
         noise = math.sqrt(24 / sum(batch.hours))
         if before - noise < self.hour_shift_min_js:
             return None
-        best = min(range(1, 24), key=lambda k: js_distance({str((h + k) % 24): v for h, v in enumerate(ref.hours)}, q))
-        after = js_distance({str((h + best) % 24): float(v) for h, v in enumerate(ref.hours)}, q)
+        best = min(range(1, 24), key=lambda k: js_distance({str((h + k) % 24): v for h, v in enumerate(ref_hours)}, q))
+        after = js_distance({str((h + best) % 24): float(v) for h, v in enumerate(ref_hours)}, q)
         hours = best if best <= 12 else best - 24
         if abs(hours) < 2 or after > min(0.1 + noise, before / 3):
             return None

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from mlguard_orchestration._sql import ident
-from mlguard_orchestration.checks.base import ScanCheck, TableContext, cause, ordered, rate
+from mlguard_orchestration.checks.base import PlannedTable, ScanCheck, ScannedTable, cause, ordered, rate
 from mlguard_orchestration.report import Finding
 from mlguard_orchestration.sources import Subquery
 
@@ -27,7 +27,7 @@ class RowCount(ScanCheck):
         ordered(("min", self.min), ("max", self.max))
         return self
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
         rows = int(values["rows"])
         low, high = self.min is not None and rows < self.min, self.max is not None and rows > self.max
         if not (low or high):
@@ -52,7 +52,7 @@ class RowCountChange(ScanCheck):
         ordered(("min_ratio", self.min_ratio), ("max_ratio", self.max_ratio))
         return self
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
         ref_rows = ctx.require_reference(self.label()).rows_per_run  # a rolling reference sums several runs
         rows = int(values["rows"])
         if ref_rows == 0:
@@ -87,14 +87,14 @@ class DuplicateRows(ScanCheck):
     def _key(self) -> str:
         return f"duplicate_rows:{'|'.join(self.subset or ['*'])}"
 
-    def metrics(self, ctx: TableContext) -> dict[str, str | Subquery]:
-        if not self.subset and ctx.plan is not None and ctx.plan.duplicate_rows:
+    def metrics(self, ctx: PlannedTable) -> dict[str, str | Subquery]:
+        if not self.subset and ctx.plan.duplicate_rows:
             return {}  # the profile counts them (key-less tables)
         cols = self.subset or list(ctx.table.columns)
         h = f"hash({', '.join(ident(c) for c in cols)})"
         return {self._key(): Subquery(f"SELECT count(*) - count(DISTINCT h) FROM (SELECT {h} AS h FROM {{table}})")}
 
-    def evaluate(self, ctx: TableContext, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
         rows = int(values["rows"])
         dup = int(values[self._key()] if self._key() in values else values["duplicate_rows"] or 0)
         share = rate(dup, rows)

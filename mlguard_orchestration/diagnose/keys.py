@@ -192,6 +192,11 @@ def _ts(x: str) -> str:
     return f"TRY_CAST({x} AS TIMESTAMP)"
 
 
+def _shifted(sign: str, amount: str) -> Callable[[str], str]:
+    """A key as a timestamp moved by `sign` `amount` (an SQL interval such as '1 day')."""
+    return lambda x: f"({_ts(x)} {sign} INTERVAL '{amount}')"
+
+
 def _nz(x: str) -> str:  # an empty result is no key at all, not a key equal to every other empty one
     return f"nullif({x}, '')"
 
@@ -252,7 +257,7 @@ def _transforms(pair: KeyPair) -> list[Transform]:
                 out.append(Transform(
                     f"shift_{sign}1{unit}", "cause.key_time_shift",
                     f"the right side is taken to be {amount} {word} than the left",
-                    lambda x, s=sign, a=amount: f"({_ts(x)} {s} INTERVAL '{a}')", _ts))
+                    _shifted(sign, amount), _ts))
     return out
 
 

@@ -37,6 +37,10 @@ def _finite(value: Scalar) -> Scalar:
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    def __init__(self, **fields: Any) -> None:
+        """Fields by keyword: each request's own `__init__` takes its usual arguments positionally too."""
+        super().__init__(**fields)
+
 
 # -- predicates (what CountIf counts) ---------------------------------------------------------------------
 

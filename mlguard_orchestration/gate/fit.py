@@ -44,7 +44,7 @@ def too_good(run: GateRun, reasons: list[str], train: Any, eval_data: Any) -> No
     tables = {k: v for k, v in (("train", train), ("eval", eval_data)) if v is not None}
     checks: list[Any] = []
     if spec.label is not None and tables:
-        checks += [TargetLeakage(table=t, label=spec.label) for t in tables]
+        checks += [TargetLeakage(table=t, label_=spec.label) for t in tables]
     if len(tables) == 2:
         checks.append(TrainTestOverlap(train="train", test="eval", exclude=spec.leakage_exclude))
         if spec.group:

@@ -130,11 +130,11 @@ def measure(run: GateRun, p: m.Prepared, raw_pred: np.ndarray, raw_y: np.ndarray
              user: Mapping[str, UserMetric]) -> dict[str, float]:
     available = m.available(p)
     wanted = run.spec.metrics if run.spec.metrics is not None else available
-    for name in wanted:
-        if name not in available:
-            raise SpecError(f"metric {name!r} is not defined for these {p.task} predictions "
+    for metric_name in wanted:
+        if metric_name not in available:
+            raise SpecError(f"metric {metric_name!r} is not defined for these {p.task} predictions "
                             f"(probabilities: {p.probabilities}); available: {available}.")
-    values = {name: round(m.overall(name, p), 6) for name in wanted}
+    values: dict[str, float] = {name: round(m.overall(name, p), 6) for name in wanted}
     for name, metric in user.items():
         if callable(metric):
             try:

@@ -99,6 +99,7 @@ def compute(name: MetricName, p: Prepared, codes: np.ndarray | None = None, k: i
             return _auc_multiclass(p, codes, k, z)
         return _auc(p.score, p.y, codes, k, z, p.score_order)
     if name == "accuracy":
+        assert p.label is not None  # every classification task has predicted labels
         correct = (p.label == p.y).astype(np.float64)
         n = np.bincount(codes, minlength=k).astype(np.float64)
         hits = np.bincount(codes, weights=correct, minlength=k)
@@ -124,10 +125,12 @@ def _row_log_loss(p: Prepared) -> np.ndarray:
     if p.task == "multiclass":
         assert p.proba is not None
         prob = p.proba[np.arange(p.rows), p.y.astype(np.int64)]
-        return -np.log(np.clip(prob, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS))
+        loss: np.ndarray = -np.log(np.clip(prob, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS))
+        return loss
     assert p.score is not None
     prob = np.clip(p.score, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
-    return -(p.y * np.log(prob) + (1.0 - p.y) * np.log1p(-prob))
+    loss = -(p.y * np.log(prob) + (1.0 - p.y) * np.log1p(-prob))
+    return loss
 
 
 def _mean_error(loss: np.ndarray, codes: np.ndarray, k: int, z: float, *, root: bool) -> Grouped:
@@ -148,7 +151,8 @@ def _wilson_upper(p: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:
         z2 = z * z
         centre = p + z2 / (2 * n)
         spread = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-        return np.minimum((centre + spread) / (1 + z2 / n), 1.0)
+        upper: np.ndarray = np.minimum((centre + spread) / (1 + z2 / n), 1.0)
+        return upper
 
 
 def _auc(score: np.ndarray | None, y: np.ndarray, codes: np.ndarray, k: int, z: float,

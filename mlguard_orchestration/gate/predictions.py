@@ -23,7 +23,7 @@ def exploded(run: GateRun, p: m.Prepared) -> np.ndarray | None:
     pred = p.proba if p.proba is not None else p.score
     if pred is None:
         return None
-    finite = np.isfinite(pred) if pred.ndim == 1 else np.isfinite(pred).all(axis=1)
+    finite: np.ndarray = np.isfinite(pred) if pred.ndim == 1 else np.isfinite(pred).all(axis=1)
     bad = int((~finite).sum())
     if not bad:
         return None

@@ -21,17 +21,18 @@ def from_tables(spec: GateSpec, predictions: Any, targets: Any, slices: Any) -> 
     from mlguard_orchestration.gate.tables import is_path, read_ordered
 
     target_column = spec.target_column or spec.label
-    wanted: dict[str, list[str] | None] = {}
+    named: dict[str, list[str]] = {}  # path -> the columns read from it by name
     if is_path(predictions):
-        wanted.setdefault(str(predictions), []).append(spec.prediction_column)  # type: ignore[union-attr]
+        named.setdefault(str(predictions), []).append(spec.prediction_column)
     if is_path(targets):
         if target_column is None:
             raise SpecError(f"targets={str(targets)!r} is a table: say which column holds the targets with "
                             "GateSpec(target_column=…) or label=….")
-        wanted.setdefault(str(targets), []).append(target_column)  # type: ignore[union-attr]
+        named.setdefault(str(targets), []).append(target_column)
+    wanted: dict[str, list[str] | None] = dict(named)  # None: every column
     if is_path(slices):
         key = str(slices)
-        wanted[key] = None if spec.slices is None else [*(wanted.get(key) or []), *spec.slices]
+        wanted[key] = None if spec.slices is None else [*named.get(key, []), *spec.slices]
     read = {path: read_ordered(path, cols, f"the gate's table {path!r}") for path, cols in wanted.items()}
     if is_path(predictions):
         predictions = read[str(predictions)].column(spec.prediction_column).to_numpy()

@@ -32,7 +32,7 @@ def _drift_numeric(f: Finding, ev: Mapping[str, Any]) -> list[str]:
     out = []
     bins = ev.get("bins")
     if isinstance(bins, Mapping) and isinstance(bins.get("batch"), list) and isinstance(bins.get("reference"), list):
-        edges = bins.get("edges") if isinstance(bins.get("edges"), list) else []
+        edges = bins["edges"] if isinstance(bins.get("edges"), list) else []
         pic = svg.histogram(edges, bins["batch"], bins["reference"], f"{_col(f)}: this batch against the reference")
         out += [pic] if pic else []
     q = ev.get("quantiles")
@@ -111,8 +111,8 @@ def _slices(f: Finding, ev: Mapping[str, Any]) -> list[str]:
 def _target_leak(f: Finding, ev: Mapping[str, Any]) -> list[str]:
     """How well each feature alone predicts the label: the leaking ones against the strongest honest ones."""
     key = {"AUC": "auc", "R²": "r2", "accuracy": "accuracy"}.get(str(ev.get("metric")), "auc")
-    leaky = ev.get("leaky") if isinstance(ev.get("leaky"), Mapping) else {}
-    others = ev.get("strongest_other_features") if isinstance(ev.get("strongest_other_features"), Mapping) else {}
+    leaky = ev["leaky"] if isinstance(ev.get("leaky"), Mapping) else {}
+    others = ev["strongest_other_features"] if isinstance(ev.get("strongest_other_features"), Mapping) else {}
     rows = [(k, v.get(key)) for k, v in list(leaky.items())[:8] if isinstance(v, Mapping)]
     rows += list(others.items())[:5]
     pic = svg.bars(rows, f"{ev.get('metric', 'score')} of each feature alone", highlight=_n(f.threshold))
@@ -134,10 +134,9 @@ def _generic(f: Finding, ev: Mapping[str, Any]) -> list[str]:
             pic = svg.bars(sorted(((k, v) for k, v in value.items()), key=lambda kv: -abs(kv[1]))[:15],
                            f"{str(key).replace('_', ' ')} (largest first)")
             out += [pic] if pic else []
-    if not out and _n(f.value) is not None and _n(f.threshold) is not None:
-        rate = 0 <= _n(f.value) <= 1 and 0 <= _n(f.threshold) <= 1  # type: ignore[operator]
-        pic = svg.bars([("measured", f.value), ("limit", f.threshold)], "measured against the limit",  # type: ignore[list-item]
-                       percent=rate)
+    if not out and (value := _n(f.value)) is not None and (limit := _n(f.threshold)) is not None:
+        rate = 0 <= value <= 1 and 0 <= limit <= 1
+        pic = svg.bars([("measured", value), ("limit", limit)], "measured against the limit", percent=rate)
         out += [pic] if pic else []
     return out
 

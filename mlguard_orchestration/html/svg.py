@@ -167,13 +167,13 @@ def line(series: Sequence[tuple[str, Sequence[float]]], title: str = "history", 
 def bars(rows: Sequence[tuple[object, float | None]], title: str = "values", highlight: float | None = None,
          percent: bool = False) -> str | None:
     """Horizontal bars, one value per row (per-layer gradient norms, rows now vs the reference's)."""
-    rows = [(k, v) for k, v in ((k, num(v)) for k, v in rows[:MAX_MARKS // 2]) if v is not None]
-    if not rows:
+    shown = [(k, v) for k, v in ((k, num(v)) for k, v in rows[:MAX_MARKS // 2]) if v is not None]
+    if not shown:
         return None
-    top = max(abs(v) for _, v in rows) or 1.0
-    left, bar, h = 150, 200, 10 + 24 * len(rows)
+    top = max(abs(v) for _, v in shown) or 1.0
+    left, bar, h = 150, 200, 10 + 24 * len(shown)
     body = []
-    for i, (k, v) in enumerate(rows):
+    for i, (k, v) in enumerate(shown):
         y = 8 + 24 * i
         w = bar * abs(v) / top
         colour = BAD if highlight is not None and v >= highlight else BATCH
@@ -187,17 +187,17 @@ def intervals(rows: Sequence[tuple[object, float | None, float | None, object]],
               limit: float | None, title: str = "slices") -> str | None:
     """Slice metrics with their confidence bound (a dot and a whisker to the optimistic end), against the
     overall value and the limit the gate applied."""
-    rows = [(k, num(v), num(b), n) for k, v, b, n in rows[: MAX_MARKS // 2]]
-    rows = [r for r in rows if r[1] is not None]
-    if not rows:
+    shown = [(k, v, b, n) for k, v, b, n in ((k, num(v), num(b), n) for k, v, b, n in rows[: MAX_MARKS // 2])
+             if v is not None]
+    if not shown:
         return None
-    vals = [v for _, v, b, _ in rows for v in (v, b) if v is not None]
+    vals = [x for _, v, b, _ in shown for x in (v, b) if x is not None]
     vals += [x for x in (num(overall), num(limit)) if x is not None]
     lo, hi = min(vals), max(vals)
     pad = (hi - lo) * 0.08 or 0.05
     lo, hi = lo - pad, hi + pad
     left, right = 170, W - 20
-    h = 56 + 28 * len(rows)
+    h = 56 + 28 * len(shown)
 
     def x(v: float) -> float:
         return left + (right - left) * (v - lo) / (hi - lo)
@@ -210,7 +210,7 @@ def intervals(rows: Sequence[tuple[object, float | None, float | None, object]],
             anchor = "end" if x(value) > W - 70 else "start" if x(value) < left + 40 else "middle"
             body.append(_text(x(value), 16 if name == "limit" else 30, f"{name} {escape(fmt(value))}", anchor,
                               colour, 12))
-    for i, (k, v, b, n) in enumerate(rows):
+    for i, (k, v, b, n) in enumerate(shown):
         y = 50 + 28 * i
         body.append(_text(left - 8, y + 4, f"{_label(k, 14)} (n={escape(str(n)[:12])})", "end", size=12))
         if b is not None:

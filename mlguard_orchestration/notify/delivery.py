@@ -62,7 +62,7 @@ class Policy(BaseModel):
     @property
     def budget_s(self) -> float:
         """The most time one send may take: every attempt timing out, plus every pause."""
-        return (self.retries + 1) * self.timeout_s + sum(self.backoff_s * 2**i for i in range(self.retries))
+        return (self.retries + 1) * self.timeout_s + sum(self.backoff_s * 2.0**i for i in range(self.retries))
 
 
 class AttemptFailed(Exception):

@@ -90,7 +90,7 @@ def run_context() -> dict[str, str]:
 
     out = {"orchestrator": "prefect"}
     flow_ctx, task_ctx = FlowRunContext.get(), TaskRunContext.get()
-    if flow_ctx is not None and flow_ctx.flow_run is not None:
+    if flow_ctx is not None and flow_ctx.flow_run is not None and flow_ctx.flow is not None:
         out.update(flow_name=flow_ctx.flow.name, flow_run_name=flow_ctx.flow_run.name,
                    flow_run_id=str(flow_ctx.flow_run.id))
     if task_ctx is not None:
@@ -139,16 +139,19 @@ def _observe(report: Report, log: Any, page: str | None) -> None:
 
     key = artifact_key(report.guard)
     try:
-        # _sync: this runs in a worker thread even for an async task, whose context would pick the async variant
+        # _sync: this runs in a worker thread even for an async task, whose context would pick the async
+        # variant. Prefect's async_dispatch takes _sync at run time; its typed signature leaves it out: ignores
         link = page_url(page) if page is not None else None
         create_markdown_artifact(to_markdown(report, link), key=key, description=report.headline()[:500],
-                                 _sync=True)
+                                 _sync=True)  # type: ignore[call-arg]
         if link is not None:
             create_link_artifact(link, link_text=f"{report.status.upper()} — report page of guard {report.guard}"[:200],
-                                 key=f"{key}-page", description="the report page, with pictures", _sync=True)
+                                 key=f"{key}-page", description="the report page, with pictures",
+                                 _sync=True)  # type: ignore[call-arg]
         if report.findings:
             create_table_artifact(findings_table(report), key=f"{key}-findings",
-                                  description=f"findings of guard {report.guard!r}", _sync=True)
+                                  description=f"findings of guard {report.guard!r}",
+                                  _sync=True)  # type: ignore[call-arg]
         if report.status == "fail":
             top, cause = report.top_finding, report.top_cause
             emit_event(event=EVENT_FAILED,

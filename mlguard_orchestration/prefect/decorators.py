@@ -30,7 +30,7 @@ import functools
 import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from mlguard_orchestration.adapters import GuardSettings, TrainingGuardFactory, tables_of
 from mlguard_orchestration.errors import GuardFailed, SpecError
@@ -81,12 +81,12 @@ def _wrap(fn: F, call: Callable[[Callable[..., Any], tuple[Any, ...], dict[str, 
                 return asyncio.run_coroutine_threadsafe(fn(*a, **k), loop).result()
 
             return await asyncio.to_thread(call, run, args, kwargs)
-        return run_async  # type: ignore[return-value]
+        return cast(F, run_async)  # functools.wraps gave it fn's signature: the F that the caller gets
 
     @functools.wraps(fn)
     def run_sync(*args: Any, **kwargs: Any) -> Any:
         return call(fn, args, kwargs)
-    return run_sync  # type: ignore[return-value]
+    return cast(F, run_sync)
 
 
 def _settings(spec: str | None, checks: Sequence[Any], name: str | None, default_suite: bool | Sequence[str],
@@ -188,6 +188,7 @@ def guard_training(*, config: Mapping[str, Any] | None = None, name: str | None 
                 publish(factory.guards[-1].report(), default_store())
             return result
         wrapped = _wrap(fn, call)
+        # inspect.signature reads __signature__ off any callable; typeshed does not declare it on functions
         wrapped.__signature__ = visible  # type: ignore[attr-defined]
         return wrapped
     return decorate

@@ -41,7 +41,7 @@ def _where(obj: Any, run: Any) -> dict[str, str]:
                 "flow_run_id": str(run.id)}
     where = {"orchestrator": "prefect"}
     ctx = FlowRunContext.get()
-    if ctx is not None and ctx.flow_run is not None:
+    if ctx is not None and ctx.flow_run is not None and ctx.flow is not None:
         where |= {"flow_name": ctx.flow.name, "flow_run_name": ctx.flow_run.name}
     if run.flow_run_id is not None:
         where["flow_run_id"] = str(run.flow_run_id)

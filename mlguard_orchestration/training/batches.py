@@ -93,8 +93,9 @@ def take(batch: Any, indices: list[int], n: int) -> Any:
         return type(batch)(take(v, indices, n) for v in batch)
     if isinstance(batch, Mapping):
         items = {k: take(v, indices, n) for k, v in batch.items()}
+        rebuild: Any = type(batch)  # any Mapping subclass: whether a dict builds one is known only by trying
         try:
-            return type(batch)(items)
+            return rebuild(items)
         except Exception:  # noqa: BLE001 - a mapping type that cannot be built from a dict: use a dict
             return items
     return batch
@@ -150,9 +151,8 @@ def forked_rng(model: nn.Module) -> Iterator[Callable[[], None]]:
 
 
 def scalar(loss: Any) -> torch.Tensor:
-    if not isinstance(loss, torch.Tensor):
-        loss = torch.as_tensor(loss)
-    return loss if loss.numel() == 1 else loss.sum()
+    t = loss if isinstance(loss, torch.Tensor) else torch.as_tensor(loss)
+    return t if t.numel() == 1 else t.sum()
 
 
 def coupled(model: nn.Module) -> bool:

@@ -98,7 +98,8 @@ class TrainingGuard:
         named = [(n, p) for n, p in self._inner.named_parameters() if p.requires_grad]
         in_opt = {id(p) for group in optimizer.param_groups for p in group["params"]}
         self._names = [n for n, p in named if id(p) in in_opt]
-        self._params = [p for n, p in named if id(p) in in_opt]
+        # typed as Tensors: torch's _foreach_* functions take list[Tensor], and lists are invariant
+        self._params: list[torch.Tensor] = [p for n, p in named if id(p) in in_opt]
         frozen_ok = cfg.deliberately_frozen
         absent = [(n, p) for n, p in named if id(p) not in in_opt
                   and not any(fnmatch.fnmatchcase(n, pat) for pat in frozen_ok)]
@@ -208,7 +209,7 @@ class TrainingGuard:
 
     def _lr(self) -> float | None:
         """The largest learning rate over the groups, when reading it costs no device sync."""
-        lrs = [g.get("lr") for g in self.optimizer.param_groups]
+        lrs = [v for g in self.optimizer.param_groups if (v := g.get("lr")) is not None]
         if not lrs or any(isinstance(v, torch.Tensor) and v.device.type != "cpu" for v in lrs):
             return None
         return max(float(v) for v in lrs)

@@ -72,7 +72,7 @@ class IndexedLoader:
         return getattr(self.source, name)
 
 
-def _recording_loader(dl: DataLoader, drawn: deque[list[int]]) -> DataLoader | None:
+def _recording_loader(dl: DataLoader[Any], drawn: deque[list[int]]) -> DataLoader[Any] | None:
     """`dl` rebuilt around a recording (batch) sampler; None when the order cannot be trusted."""
     if not getattr(dl, "in_order", True) or dl._dataset_kind != 0:  # out-of-order workers; an IterableDataset
         return None

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,7 @@ class Record:
     event: torch.cuda.Event | None = None
     probe: dict[str, Any] | None = None  # layout of the probe tail, when this step was probed
     acts: list[Activation] = field(default_factory=list)
-    before: list[torch.Tensor] | None = None  # the parameters before this step's update (probe steps)
+    before: tuple[torch.Tensor, ...] | None = None  # the parameters before this step's update (probe steps)
 
     def values(self) -> list[float]:
         if self.event is not None:
@@ -57,7 +58,7 @@ class Record:
 class StepMeter:
     """The device side of `TrainingGuard`, for one set of parameters and one optimizer."""
 
-    def __init__(self, params: list[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
+    def __init__(self, params: list[torch.Tensor], optimizer: torch.optim.Optimizer,
                  scaler: torch.amp.GradScaler | None, device: torch.device) -> None:
         self.params, self.optimizer, self.scaler, self.device = params, optimizer, scaler, device
         self.fused = bool(getattr(optimizer, "defaults", {}).get("fused"))
@@ -74,8 +75,8 @@ class StepMeter:
                 host_code: int) -> tuple[Record, torch.Tensor, list[torch.Tensor]]:
         """This step's numbers on the device, and its verdict code (a device integer, all ranks agreeing):
         0 when good, else kind * (world + 1) + (world - bad rank), kind 3 for a non-finite loss."""
-        index = [i for i, p in enumerate(self.params) if p.grad is not None]
-        grads = [self.params[i].grad for i in index]
+        with_grad = [(i, g) for i, p in enumerate(self.params) if (g := p.grad) is not None]
+        index, grads = [i for i, _ in with_grad], [g for _, g in with_grad]
         value = torch.as_tensor(loss).detach().float().mean()
         dev = value.device
         if grads:
@@ -132,7 +133,7 @@ class StepMeter:
                 g.masked_fill_(bad, 0)
             opt.step()
 
-    def tail(self, record: Record, before: list[torch.Tensor] | None, predictions: torch.Tensor | None,
+    def tail(self, record: Record, before: tuple[torch.Tensor, ...] | None, predictions: torch.Tensor | None,
              targets: torch.Tensor | None, acts: list[Activation], root_ptr: int | None) -> list[torch.Tensor]:
         """The probe's extras, on the device (see the module docstring); their layout goes on the record."""
         dev = record.packed.device
@@ -182,7 +183,7 @@ class StepMeter:
         return self.device if backend != "gloo" else torch.device("cpu")
 
 
-def norms(tensors: list[torch.Tensor]) -> torch.Tensor:
+def norms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """Per-tensor L2 norms in float64 (fingerprints exact enough to see any change; no half overflow)."""
     out = torch._foreach_norm([t.detach() for t in tensors], 2, dtype=torch.float64)
     return torch.stack([n.to(out[0].device) for n in out])

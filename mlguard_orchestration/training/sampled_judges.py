@@ -69,7 +69,8 @@ class ProbeJudge:
         module → the module whose output it received (e.g. the Linear before a ReLU). A layer none of whose units
         fire on `probe_repeats` probes in a row — early ones included, so a layer dead from initialisation stops
         at step 3 — passes nothing on and fails; mostly dead or saturated layers warn (regular probes only)."""
-        cfg, hits = self.cfg, {"dead": {}, "saturated": {}}
+        cfg = self.cfg
+        hits: dict[str, dict[str, float]] = {"dead": {}, "saturated": {}}
         producers = producers or {}
         fatal: dict[str, float] = {}
         for name, (kind, share) in fractions.items():

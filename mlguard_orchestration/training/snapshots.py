@@ -94,8 +94,10 @@ class Snapshots:
         """Snapshots newest first (at most `after` as their step, when given), the initial weights last."""
         pool = [*self.ring, *([self.pinned] if self.pinned else [])]
         pool = sorted((s for s in pool if after is None or s.step <= after), key=lambda s: -s.step)
-        seen: set[int] = set()
-        unique = [s for s in pool if not (s.step in seen or seen.add(s.step))]  # type: ignore[func-returns-value]
+        first: dict[int, Snapshot] = {}  # per step, the newest snapshot of it
+        for s in pool:
+            first.setdefault(s.step, s)
+        unique = list(first.values())
         return [*unique, self.initial] if not unique or unique[-1].step > 0 else unique
 
     def load(self, snap: Snapshot) -> None:

@@ -65,7 +65,7 @@ def non_finite_verdict(record: Record, kind: int, rank: int, loss: float, total:
 
 
 def leave_working_weights(v: Verdict, record: Record | None, step: int, skipped: bool, sample: SampleFault | None,
-                          *, params: list[torch.nn.Parameter], model: nn.Module, snaps: Snapshots,
+                          *, params: list[torch.Tensor], model: nn.Module, snaps: Snapshots,
                           recent: Iterable[Any], compute_loss: Callable[[nn.Module, Any], Any] | None,
                           forward: bool) -> tuple[Restored | None, str]:
     """Undo an extreme update, then restore the newest candidate that works; sets `weights_from_step` in the

@@ -65,7 +65,7 @@ def table_ref(table: str | Sequence[str]) -> exp.Table:
                      catalog=idents[-3] if len(idents) > 2 else None)
 
 
-def literal(value: Any) -> exp.Expression:
+def literal(value: Any) -> exp.Expr:
     if isinstance(value, bool):
         return exp.Boolean(this=value)
     if isinstance(value, int | float):
@@ -73,7 +73,7 @@ def literal(value: Any) -> exp.Expression:
     return exp.Literal.string(str(value))
 
 
-def predicate(p: Predicate) -> exp.Expression:
+def predicate(p: Predicate) -> exp.Expr:
     """A typed predicate as a sqlglot condition (parenthesised where it nests)."""
     if isinstance(p, Compare):
         return _COMPARE[p.op](this=column(p.column), expression=literal(p.value))
@@ -90,18 +90,18 @@ def predicate(p: Predicate) -> exp.Expression:
     raise TypeError(f"not a predicate: {p!r}")
 
 
-def count_where(cond: exp.Expression) -> exp.Expression:
+def count_where(cond: exp.Expr) -> exp.Expr:
     """COUNT(CASE WHEN cond THEN 1 END): portable, and 0 (not NULL) on an empty table."""
     return exp.Count(this=exp.Case(ifs=[exp.If(this=cond, true=exp.Literal.number(1))]))
 
 
-def _ordered(x: exp.Expression, dialect: str) -> exp.Ordered:
+def _ordered(x: exp.Expr, dialect: str) -> exp.Ordered:
     # the dialect's own default null placement: otherwise sqlglot emulates it with a CASE sort key, which
     # WITHIN GROUP does not allow (T-SQL, MySQL)
     return exp.Ordered(this=x, nulls_first=Dialect.get_or_raise(dialect).NULL_ORDERING == "nulls_are_small")
 
 
-def _quantile(x: exp.Expression, q: float, exact: bool, dialect: str, caps: Capabilities) -> exp.Expression:
+def _quantile(x: exp.Expr, q: float, exact: bool, dialect: str, caps: Capabilities) -> exp.Expr:
     level = exp.Literal.number(q)
     if not exact:
         if caps.approx_quantile_within_group:
@@ -113,7 +113,7 @@ def _quantile(x: exp.Expression, q: float, exact: bool, dialect: str, caps: Capa
     return exp.WithinGroup(this=exp.PercentileCont(this=level), expression=exp.Order(expressions=[_ordered(x, dialect)]))
 
 
-def _parts(r: ScanRequest, dialect: str, caps: Capabilities) -> tuple[list[exp.Expression], bool]:
+def _parts(r: ScanRequest, dialect: str, caps: Capabilities) -> tuple[list[exp.Expr], bool]:
     """The expressions one request needs, and whether its answer is exact."""
     if isinstance(r, Count):
         return [exp.Count(this=exp.Star())], True
@@ -178,7 +178,7 @@ def compile_scan(table: str | Sequence[str], requests: Sequence[ScanRequest], di
     caps = capabilities(dialect)
     if not requests:
         raise SpecError("nothing to compute: no metric requests")
-    index: dict[exp.Expression, int] = {}  # sqlglot expressions hash and compare by structure
+    index: dict[exp.Expr, int] = {}  # sqlglot expressions hash and compare by structure
     layout = []
     for request in dict.fromkeys(requests):
         parts, exact = _parts(request, dialect, caps)

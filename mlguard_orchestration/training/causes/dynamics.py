@@ -27,7 +27,8 @@ from mlguard_orchestration.training.evidence import TrainingEvidence
 
 def learning_rate_too_high(ev: TrainingEvidence, code: str) -> Cause | None:
     grads, losses, ratios = finite(ev.grad_norm_history), finite(ev.loss_history), finite(ev.update_ratio_history)
-    score, parts, data = 0.0, [], {}
+    score, parts = 0.0, []
+    data: dict[str, float | None] = {}
     growth = recent_growth(grads)
     if growth is not None and growth[0] >= GROWTH_WEAK:
         g, base, peak = growth

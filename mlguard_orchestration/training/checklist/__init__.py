@@ -148,10 +148,10 @@ def run_items(items: tuple[Item, ...], setup: Setup, record: Record) -> list[str
             raise AssertionError(f"preflight item {item.name} returned undeclared values {sorted(unexpected)}")
         values.update({k: v for k, v in produced.items() if v is not None})
     by_reason: dict[str, list[str]] = {}
-    for item_name, why in skipped.items():
-        by_reason.setdefault(why, []).append(item_name)
-    for why, names in by_reason.items():
-        record.note(f"skipped {', '.join(names)}: {why}")
+    for item_name, reason in skipped.items():
+        by_reason.setdefault(reason, []).append(item_name)
+    for reason, names in by_reason.items():
+        record.note(f"skipped {', '.join(names)}: {reason}")
     if not ran:
         record.note("no preflight item could run")
     return ran

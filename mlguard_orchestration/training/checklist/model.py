@@ -178,18 +178,19 @@ def _classification_initial(s: Setup, r: Record, loss: float, out: Tensor, mode:
     k = out.shape[1] if (mode == "index" or loss_kind(s.loss_fn) != "bce") and out.ndim > 1 else 2
     expected = math.log(k)
     r.note(f"initial loss {loss:.4g}; log K = {expected:.4g} for K={k}")
-    ev = {"initial_loss": loss, "expected": expected, "classes": k, "logits": describe(out)}
+    logits = describe(out)
+    ev = {"initial_loss": loss, "expected": expected, "classes": k, "logits": logits}
     ratio = loss / expected if expected else math.inf
     if ratio > INIT_WARN_RATIO and loss - expected > INIT_WARN_EXCESS:
         fail = ratio > INIT_FAIL_RATIO and loss - expected > INIT_FAIL_EXCESS
         r.add("initial_loss", f"The loss at initialisation is {loss:.4g}, {ratio:.1f}× log K = {expected:.4g} "
               f"(K={k}), the loss of a uniform guess. Expected within {INIT_WARN_RATIO:g}× of log K: the initial "
-              f"logits are too large (largest |logit| {ev['logits']['abs_max']:.3g}), so the model starts "
+              f"logits are too large (largest |logit| {logits['abs_max']:.3g}), so the model starts "
               "confidently wrong. Use the layers' default (or Xavier/Kaiming) initialisation, scale the last layer "
               "down, and standardise the inputs.", severity="fail" if fail else "warn", value=round(loss, 4),
               threshold=round(expected * (INIT_FAIL_RATIO if fail else INIT_WARN_RATIO), 4), evidence=ev,
               causes=[cause("cause.bad_initialisation", f"initial loss {loss:.3g} vs log K {expected:.3g}",
-                            0.8 if fail else 0.5, {"abs_max_logit": ev["logits"]["abs_max"]})])
+                            0.8 if fail else 0.5, {"abs_max_logit": logits["abs_max"]})])
     elif loss < expected / INIT_WARN_RATIO and expected - loss > INIT_WARN_EXCESS:
         r.add("initial_loss", f"The loss at initialisation is {loss:.4g}, well below log K = {expected:.4g} (K={k}). "
               "An untrained model should not beat a uniform guess: expected about log K. Check that the weights are "
@@ -256,5 +257,5 @@ def _zero_on_halves(s: Setup, model: nn.Module, batch: Batch, zero: list[str]) -
             s.loss_fn(model(x[half]), y[half]).backward()
         except Exception:  # noqa: BLE001 - best effort: keep what the full batch showed
             return zero
-        zero = [name for name in zero if params[name].grad is None or not bool(params[name].grad.any())]
+        zero = [name for name in zero if (g := params[name].grad) is None or not bool(g.any())]
     return zero
