@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlguard_orchestration.checks import AnyCheck
 from mlguard_orchestration.errors import MlguardError
 from mlguard_orchestration.guard import Guard
+from mlguard_orchestration.html import to_html
 from mlguard_orchestration.notify.render import to_text
 from mlguard_orchestration.report import COMPACT_MAX_BYTES, Report
 from mlguard_orchestration.spec import load_spec
@@ -132,7 +133,7 @@ def keep_page(report: Report, store: ProfileStore | None, run: str) -> tuple[str
     if store is None:
         return None, None
     try:
-        return store.save_report(report.guard, run, report.to_html().encode(), "html"), None
+        return store.save_report(report.guard, run, to_html(report).encode(), "html"), None
     except (MlguardError, OSError) as exc:
         return None, f"the report page could not be written to {store.root!r}: {exc}"
 

@@ -154,6 +154,7 @@ def report(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the HTML page.")],
 ) -> None:
     """Render a JSON report as one self-contained HTML page with pictures (no JavaScript, bounded in size)."""
+    from mlguard_orchestration.html import to_html
     from mlguard_orchestration.report import Report
 
     try:
@@ -164,7 +165,7 @@ def report(
     except ValueError as exc:
         errors.print(f"[red]error:[/red] {str(run)!r} is not an mlguard report: {str(exc).splitlines()[0]}")
         raise typer.Exit(2) from None
-    page = parsed.to_html()
+    page = to_html(parsed)
     _write(output, page, "-o/--output")
     console.print(f"{parsed.status.upper()} guard {parsed.guard!r}: {len(page.encode()):,} bytes → {output}")
 

@@ -23,15 +23,17 @@ from mlguard_orchestration.checks import AnyCheck
 from mlguard_orchestration.checks.base import QueryCheck, RunContext, RunOptions, ScanCheck, TableContext
 from mlguard_orchestration.checks.schema import missing_column_finding
 from mlguard_orchestration.errors import MlguardError, SpecError, did_you_mean, suggestion
-from mlguard_orchestration.fingerprint import InputProfile, collect, input_profile, record_run
+from mlguard_orchestration.fingerprint import InputProfile, collect, input_profile
 from mlguard_orchestration.profile import (
     TableProfile,
+    build_profile,
     plan_profile,
     profile_from_values,
     profile_metrics,
     rebalance_bins,
 )
 from mlguard_orchestration.report import Finding, GuardErrorInfo, Report, TableSummary
+from mlguard_orchestration.runs import record_run
 from mlguard_orchestration.sources import Engine
 from mlguard_orchestration.spec import GuardSpec, load_spec
 from mlguard_orchestration.store import Acceptance, ProfileStore, ReferencePolicy
@@ -175,8 +177,6 @@ class Guard:
                data: Any = None) -> Acceptance:
         """A person reviewed a change and accepts it: the last failed run's profiles (or `data`, profiled now)
         become the reference, whatever the reference policy. Logged in the store and to the logger."""
-        from mlguard_orchestration.profile import build_profile
-
         if self.store is None:
             raise SpecError(f"guard {self.name!r} has no store: there is no reference to accept a change into.")
         profiles = None

@@ -16,7 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlguard_orchestration._json import clip_text, cut, json_size, shrink
-from mlguard_orchestration.catalogue import require
+from mlguard_orchestration.catalogue import CATALOGUE, require
+from mlguard_orchestration.errors import GuardFailed, SourceError, SpecError
 from mlguard_orchestration.fingerprint import Change, Fingerprint
 from mlguard_orchestration.history import SinceLastRun
 
@@ -41,6 +42,14 @@ class Cause(BaseModel):
     fix: str
 
     _check_code = field_validator("code")(classmethod(lambda cls, v: require(v, "cause")))
+
+
+def cause(code: str, summary: str, confidence: float, evidence: dict[str, Any] | None = None) -> Cause:
+    """A Cause whose next check and fix come from the catalogue entry of `code` (how checks, diagnoses, the
+    gate and the training guard all build theirs); `confidence` is clipped to [0, 1]."""
+    entry = CATALOGUE[code]
+    return Cause(code=code, summary=summary, confidence=round(min(max(confidence, 0.0), 1.0), 3),
+                 evidence=evidence or {}, next_check=entry.next_check, fix=entry.fix)
 
 
 class Finding(BaseModel):
@@ -89,8 +98,6 @@ class GuardErrorInfo(BaseModel):
 
     @classmethod
     def of(cls, exc: Exception) -> GuardErrorInfo:
-        from mlguard_orchestration.errors import SourceError
-
         source = isinstance(exc, SourceError)
         return cls(code="guard.source_error" if source else "guard.spec_error", type=type(exc).__name__,
                    message=getattr(exc, "message", str(exc)), retryable=source)
@@ -202,8 +209,6 @@ class Report(BaseModel):
 
     def raise_for_status(self) -> Report:
         """Raise GuardFailed on fail, the guard's own SourceError/SpecError on error; else return self."""
-        from mlguard_orchestration.errors import GuardFailed, SourceError, SpecError
-
         if self.status == "fail":
             raise GuardFailed(self)
         if self.error is not None:
@@ -275,13 +280,6 @@ class Report(BaseModel):
 
     def to_json(self, compact: bool = True) -> str:
         return json.dumps(self.compact() if compact else self.model_dump(mode="json"), indent=2)
-
-    def to_html(self, runs: list[tuple[str, str, str]] | None = None) -> str:
-        """The report as one self-contained HTML page with pictures (see `mlguard_orchestration.html`);
-        `runs` lists (task, status, headline) of every guard of a pipeline run above it."""
-        from mlguard_orchestration.html import to_html
-
-        return to_html(self, runs=runs)
 
 
 def finding_rank(f: Finding) -> tuple[int, float]:

@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse
 
 from mlguard_orchestration.airflow._report import XCOM_FULL_KEY, XCOM_KEY
 from mlguard_orchestration.errors import MlguardError
+from mlguard_orchestration.html import to_html
 from mlguard_orchestration.report import _RANK, Report
 from mlguard_orchestration.store import ProfileStore
 
@@ -47,7 +48,7 @@ def create_app() -> FastAPI:
         if report is None:
             return _page(f"<p>Task <code>{escape(task_id)}</code> of run <code>{escape(run_id)}</code> has no mlguard "
                          "report: it is no guard, or it has not run yet.</p>", 404)
-        return _page(report.to_html(), 200)
+        return _page(to_html(report), 200)
 
     @app.get("/run/{dag_id}/{run_id}", response_class=HTMLResponse)
     def run_report(dag_id: str, run_id: str, session: SessionDep) -> HTMLResponse:
@@ -58,7 +59,7 @@ def create_app() -> FastAPI:
             return _page(f"<p>Run <code>{escape(run_id)}</code> has no mlguard report yet.</p>", 404)
         reports.sort(key=lambda tr: (-_RANK[tr[1].status], tr[0]))
         worst = reports[0][1]
-        return _page(worst.to_html(runs=[(task, r.status, r.headline()) for task, r in reports]), 200)
+        return _page(to_html(worst, runs=[(task, r.status, r.headline()) for task, r in reports]), 200)
 
     return app
 

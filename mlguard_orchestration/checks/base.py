@@ -203,15 +203,6 @@ class QueryCheck(Check):
         raise NotImplementedError
 
 
-def cause(code: str, summary: str, confidence: float, evidence: dict[str, Any] | None = None) -> Cause:
-    """A Cause whose next check and fix come from the catalogue entry of `code`."""
-    from mlguard_orchestration.catalogue import CATALOGUE
-
-    entry = CATALOGUE[code]
-    return Cause(code=code, summary=summary, confidence=round(min(max(confidence, 0.0), 1.0), 3),
-                 evidence=evidence or {}, next_check=entry.next_check, fix=entry.fix)
-
-
 class ReferenceCheck(ScanCheck):
     """Base of the checks that compare a batch with its reference profile: over the named `columns`, or
     (none named) over the context's automatic scope, which leaves out excluded and partition columns."""
@@ -261,7 +252,3 @@ def ordered(low: tuple[str, float | None], high: tuple[str, float | None]) -> No
     (lo_name, lo), (hi_name, hi) = low, high
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"{lo_name} ({lo}) is above {hi_name} ({hi}): {lo_name} must not exceed {hi_name}")
-
-
-def rate(part: float, whole: float) -> float:
-    return float(part) / float(whole) if whole else 0.0

@@ -21,18 +21,11 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mlguard_orchestration._sql import ident, literal, literal_list
-from mlguard_orchestration.checks.base import (
-    QueryCheck,
-    RunContext,
-    ScanCheck,
-    TableContext,
-    cause,
-    names,
-    rate,
-)
+from mlguard_orchestration.checks.base import QueryCheck, RunContext, ScanCheck, TableContext, names
 from mlguard_orchestration.diagnose.timing import pair_exprs, point_in_time_cause
+from mlguard_orchestration.distances import rate
 from mlguard_orchestration.errors import SpecError
-from mlguard_orchestration.report import Finding
+from mlguard_orchestration.report import Finding, cause
 from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Column, Table
 
 # -- shared helpers ---------------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlguard_orchestration._sql import ident
-from mlguard_orchestration.checks.base import cause, rate
-from mlguard_orchestration.report import Cause
+from mlguard_orchestration.distances import rate
+from mlguard_orchestration.report import Cause, cause
 from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Column, Engine, Table
 
 

@@ -10,11 +10,10 @@ from typing import Any
 import numpy as np
 
 import mlguard_orchestration.gate.metrics as m
-from mlguard_orchestration.checks.base import cause
 from mlguard_orchestration.gate.predictions import MIN_ROWS_FOR_CORRELATION
 from mlguard_orchestration.gate.run import GateRun
 from mlguard_orchestration.gate.slices import SliceColumn
-from mlguard_orchestration.report import Cause
+from mlguard_orchestration.report import Cause, cause
 
 
 def explain(run: GateRun, p: m.Prepared, rows: int, slice_data: dict[str, SliceColumn], eval_data: Any) -> None:

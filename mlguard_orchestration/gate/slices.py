@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 import mlguard_orchestration.gate.metrics as m
-from mlguard_orchestration.checks.base import cause
 from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
 from mlguard_orchestration.gate.metrics import (
     BOUNDED_SCORES,
@@ -26,7 +25,7 @@ from mlguard_orchestration.gate.metrics import (
     default_slice_metric,
 )
 from mlguard_orchestration.gate.run import GateRun
-from mlguard_orchestration.report import Cause
+from mlguard_orchestration.report import Cause, cause
 
 MAX_SLICE_VALUES = 1_000
 
