@@ -84,3 +84,11 @@ def missing_column_error(column: str, available: Iterable[str], where: str) -> S
     shown = ", ".join(cols[:40]) + (f", … ({len(cols)} in all)" if len(cols) > 40 else "")
     msg = f"column {column!r} not found in {where}. Available columns: {shown}."
     return SpecError(msg + suggestion(hint))
+
+
+def missing_table_error(table: str, available: Iterable[str], asked_by: str) -> SpecError:
+    """The standard message for a table the guard was not given: who asked for it (`asked_by`, e.g. "check
+    null_rate(x) reads"), the tables there are, the closest name."""
+    tables = sorted(available)
+    return SpecError(f"{asked_by} table {table!r}, but the guard was given tables {tables}."
+                     + suggestion(did_you_mean(table, tables)))

@@ -8,6 +8,7 @@ quantiles), never raw row values unless sample values were asked for.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ Severity = Literal["warn", "fail"]
 
 COMPACT_MAX_BYTES = 48_000
 COMPACT_MIN_BYTES = 2_000  # the smallest bound compact() accepts: room for the skeleton of any report
-_RANK: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
+STATUS_RANK: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
 
 
 class Cause(BaseModel):
@@ -50,6 +51,13 @@ def cause(code: str, summary: str, confidence: float, evidence: dict[str, Any] |
     entry = CATALOGUE[code]
     return Cause(code=code, summary=summary, confidence=round(min(max(confidence, 0.0), 1.0), 3),
                  evidence=evidence or {}, next_check=entry.next_check, fix=entry.fix)
+
+
+def sample_value(value: Any, redact: bool) -> str:
+    """A data value as evidence shows it (sample values are opt-in): its text, or with `redact` a short sha256
+    digest of it — equal values keep equal digests, so a reader still sees repeats and matches."""
+    text = str(value)
+    return hashlib.sha256(text.encode()).hexdigest()[:10] if redact else text
 
 
 class Finding(BaseModel):
@@ -170,7 +178,7 @@ class Report(BaseModel):
 
     @staticmethod
     def status_of(findings: list[Finding]) -> Status:
-        worst = max((f.severity for f in findings), key=lambda s: _RANK[s], default="pass")
+        worst = max((f.severity for f in findings), key=lambda s: STATUS_RANK[s], default="pass")
         return worst  # type: ignore[return-value]
 
     @property
@@ -284,7 +292,7 @@ class Report(BaseModel):
 
 def finding_rank(f: Finding) -> tuple[int, float]:
     """Sort key: worst severity first, then the surest top cause."""
-    return (-_RANK[f.severity], -(f.causes[0].confidence if f.causes else 0.0))
+    return (-STATUS_RANK[f.severity], -(f.causes[0].confidence if f.causes else 0.0))
 
 
 def _last_resort(data: dict[str, Any], max_bytes: int, note: str) -> dict[str, Any]:

@@ -130,9 +130,10 @@ def _describe(obj: Any) -> str:
     return f"{mod}.{type(obj).__name__}" + (f" {tuple(shape)}" if shape is not None else "")
 
 
-def _path_reader(path: str) -> str:
+def path_reader(path: str) -> str:
     """The DuckDB table function reading a path, directory or glob literally (see `_paths`); SourceError when
-    nothing is there, SpecError for a FIFO or device."""
+    nothing is there, SpecError for a FIFO or device. Public for code that reads paths with its own statement
+    (the gate's tables), with `READ_ERRORS` and `engine_error` to report failures the same way."""
     return _paths.path_source(path).reader
 
 
@@ -140,8 +141,8 @@ def _path_reader(path: str) -> str:
 # error while a statement runs (I/O, corrupt pages, conversions, memory, DuckDB's own) is a read failure.
 _QUERY_ERRORS: tuple[type[Exception], ...] = (duckdb.ParserException, duckdb.BinderException,
                                               duckdb.CatalogException)
-# Kept for callers that catch read failures around their own statements (the gate's tables).
-_READ_ERRORS: tuple[type[Exception], ...] = (
+# The engine errors that mean a read failed, for callers that catch them around their own statements.
+READ_ERRORS: tuple[type[Exception], ...] = (
     duckdb.IOException, duckdb.InvalidInputException, duckdb.HTTPException, duckdb.PermissionException,
     duckdb.OutOfMemoryException, duckdb.ConversionException,
 )
@@ -151,7 +152,8 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _engine_error(exc: Exception, source: str) -> SourceError:
+def engine_error(exc: Exception, source: str) -> SourceError:
+    """An engine error while reading `source`, as the SourceError users see (its first line, not a trace)."""
     return SourceError(f"cannot read {source}: {_first_line(exc)}")
 
 
@@ -210,9 +212,9 @@ class Engine:
         except _QUERY_ERRORS as exc:
             if isinstance(data, Sql):
                 raise SpecError(f"the SQL source is not a valid query: {_first_line(exc)}") from exc
-            raise _engine_error(exc, source) from exc
+            raise engine_error(exc, source) from exc
         except duckdb.Error as exc:
-            raise _engine_error(exc, source) from exc
+            raise engine_error(exc, source) from exc
         table = Table(name=name, view=view, source=source, columns=columns)
         self.tables[name] = table
         return table
@@ -296,7 +298,7 @@ class Engine:
         except (*_QUERY_ERRORS, duckdb.InterruptException):
             raise
         except duckdb.Error as exc:
-            raise _engine_error(exc, table.source if table else "the guard's query") from exc
+            raise engine_error(exc, table.source if table else "the guard's query") from exc
 
     def aggregate(self, table: Table, exprs: dict[str, str | Subquery],
                   derived: dict[str, str] | None = None, *, limit: int | None = None) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from mlguard_orchestration.report import Champion
 M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_STORE = ".mlguard/profiles"
+STORE_ENV = "MLGUARD_STORE"
 _SAFE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 REPORT_KINDS = ("json", "html")
@@ -299,6 +300,13 @@ class ProfileStore:
         else:
             self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
             self.fs.pipe_file(path, data)
+
+
+def default_store(home: str | os.PathLike[str]) -> str:
+    """Where an orchestrator's guards keep references when neither the task nor its spec says: $MLGUARD_STORE,
+    else `<home>/mlguard/profiles` (the adapter passes its orchestrator's home). With several workers, point
+    MLGUARD_STORE at shared object storage."""
+    return os.environ.get(STORE_ENV) or os.path.join(home, "mlguard", "profiles")
 
 
 def _check_key(part: str, what: str) -> None:

@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse
 from mlguard_orchestration.airflow._report import XCOM_FULL_KEY, XCOM_KEY
 from mlguard_orchestration.errors import MlguardError
 from mlguard_orchestration.html import to_html
-from mlguard_orchestration.report import _RANK, Report
+from mlguard_orchestration.report import STATUS_RANK, Report
 from mlguard_orchestration.store import ProfileStore
 
 log = logging.getLogger("mlguard_orchestration")
@@ -57,7 +57,7 @@ def create_app() -> FastAPI:
                    and (r := _report(value, rows.get((task, index, XCOM_FULL_KEY)))) is not None]
         if not reports:
             return _page(f"<p>Run <code>{escape(run_id)}</code> has no mlguard report yet.</p>", 404)
-        reports.sort(key=lambda tr: (-_RANK[tr[1].status], tr[0]))
+        reports.sort(key=lambda tr: (-STATUS_RANK[tr[1].status], tr[0]))
         worst = reports[0][1]
         return _page(to_html(worst, runs=[(task, r.status, r.headline()) for task, r in reports]), 200)
 

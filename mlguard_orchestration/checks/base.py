@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
+from mlguard_orchestration.errors import SpecError, did_you_mean, missing_table_error, suggestion
 from mlguard_orchestration.profile import ColumnProfile, ProfilePlan, Role, TableProfile
 from mlguard_orchestration.report import Cause, Finding, Severity
 from mlguard_orchestration.sources import Engine, Subquery, Table, kind_family
@@ -124,12 +124,7 @@ class RunContext:
         try:
             return self.tables[name]
         except KeyError:
-
-            hint = did_you_mean(name, self.tables)
-            raise SpecError(
-                f"check {check} reads table {name!r}, but the guard was given tables {sorted(self.tables)}."
-                + suggestion(hint)
-            ) from None
+            raise missing_table_error(name, self.tables, f"check {check} reads") from None
 
 
 def names(v: Any) -> Any:

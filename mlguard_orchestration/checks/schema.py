@@ -19,7 +19,7 @@ from mlguard_orchestration.diagnose.duplicates import duplicate_causes
 from mlguard_orchestration.diagnose.types import text_type_causes
 from mlguard_orchestration.distances import rate
 from mlguard_orchestration.errors import SpecError, did_you_mean
-from mlguard_orchestration.report import Finding, Severity, cause
+from mlguard_orchestration.report import Finding, Severity, cause, sample_value
 from mlguard_orchestration.sources import LOGICAL_TYPES, NUMERIC_KINDS, Subquery, kind_family
 
 LogicalType = Literal["integer", "float", "numeric", "string", "boolean", "timestamp", "timestamp_tz", "date",
@@ -398,8 +398,4 @@ def _fmt(x: float | None) -> str:
 
 
 def _maybe_redact(ctx: TableContext, vals: list[Any]) -> list[Any]:
-    if not ctx.options.redact:
-        return vals
-    import hashlib
-
-    return [hashlib.sha256(str(v).encode()).hexdigest()[:10] for v in vals]
+    return [sample_value(v, redact=True) for v in vals] if ctx.options.redact else vals
