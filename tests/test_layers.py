@@ -143,8 +143,8 @@ def _path_through(graph: dict[str, set[str]], component: list[str]) -> list[str]
     return component
 
 
-# Lowest first. A module may import its own layer and any layer below it, never one above. The first prefix
-# that matches a module decides its layer (so `prefix.` entries come before shorter ones).
+# Lowest first. A module may import its own layer and any layer below it, never one above. A module belongs to
+# the layer listing its name or a package above it; "" is the root namespace, above everything.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("errors", "_version", "_json", "_paths", "_frames", "_sql", "_wide", "distances")),
     ("model", ("report", "catalogue", "sources", "profile", "fingerprint", "store", "history", "lineage",
@@ -162,7 +162,7 @@ def layer_of(module: str) -> int:
     rest = module.removeprefix(PACKAGE).lstrip(".")
     for rank, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if rest == prefix or rest.startswith(prefix + ".") or (prefix == "" and rest == ""):
+            if rest == prefix or (prefix and rest.startswith(prefix + ".")):
                 return rank
     raise AssertionError(f"{module} is in no layer: add it to LAYERS here and to the package docstring")
 

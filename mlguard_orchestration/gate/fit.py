@@ -36,6 +36,7 @@ def overfit(run: GateRun, values: dict[str, float], train_metrics: Mapping[str, 
 
 
 def too_good(run: GateRun, reasons: list[str], train: Any, eval_data: Any) -> None:
+    # lazily: the data guard (every check, the suite, spec parsing) loads only for a gate given its tables
     from mlguard_orchestration.checks.leakage import GroupOverlap, TargetLeakage, TrainTestOverlap
     from mlguard_orchestration.guard import Guard
 
