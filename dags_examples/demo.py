@@ -59,6 +59,7 @@ def _print_states(got: dict[str, str | None]) -> None:
 
 def _print_stop(stage: str, not_run: list[str], report, where: str) -> None:  # type: ignore[no-untyped-def]
     from mlguard_orchestration.adapters import log_text
+    from mlguard_orchestration.html import to_html
 
     print(f"\n   → stopped at task {stage!r}; downstream tasks did not run ({', '.join(not_run)})")
     if report is None:
@@ -68,7 +69,7 @@ def _print_stop(stage: str, not_run: list[str], report, where: str) -> None:  # 
         print(f"   → top cause: {cause.summary} [{cause.code}]")
     page = Path(os.environ["MLGUARD_WORKDIR"]).parent / "pages" / f"{stage}.html"
     page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(report.to_html(), encoding="utf-8")
+    page.write_text(to_html(report), encoding="utf-8")
     print(f"\n   report ({where}; page {page.relative_to(ROOT)}):\n"
           + "\n".join("     " + line for line in log_text(report).splitlines()))
 

@@ -10,6 +10,21 @@
 The core imports neither Airflow, Prefect nor torch; the adapters live in subpackages. Names are imported
 lazily, on first use: `import mlguard_orchestration` costs nothing, so every CLI call and every spawned worker
 pays only for what it uses.
+
+The layers, lowest first; a module imports its own layer and those below, never one above, and no two modules
+import each other, even lazily or only for types (tests/test_layers.py holds the package to this table):
+
+    base      errors, _version, _json, _sql, _paths, _frames, _wide, distances   no package imports but these
+    model     report, catalogue, sources, profile, fingerprint, history, store, lineage, runs
+    engines   engines/                     metric requests compiled into one scan per table
+    checks    checks/, diagnose/           specs and judging; evidence -> ranked causes
+    guard     guard, suite, spec, html     run the checks on tables; the report as a page
+    features  gate/, training/, notify/, readiness
+    adapters  adapters, airflow/, prefect/, cli    (airflow/ and prefect/ never import each other)
+
+Airflow and Prefect are imported only in their subpackages, torch only in `training/`. A name two layers need
+lives in the lower one (`report.cause`, `distances.rate`); a function-local import is for import time only
+(this namespace, the CLI, torch), never to dodge a circle.
 """
 
 from __future__ import annotations
@@ -17,7 +32,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from mlguard_orchestration._version import __version__
 
 _WHERE: dict[str, str] = {  # public name -> the module that defines it
     "AllowedValues": "checks",

@@ -19,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlguard_orchestration.checks import AnyCheck
 from mlguard_orchestration.errors import MlguardError
 from mlguard_orchestration.guard import Guard
+from mlguard_orchestration.html import to_html
 from mlguard_orchestration.notify.render import to_text
 from mlguard_orchestration.report import COMPACT_MAX_BYTES, Report
-from mlguard_orchestration.spec import load_spec
+from mlguard_orchestration.spec import GuardSpec, load_spec
 from mlguard_orchestration.store import ProfileStore, ReferencePolicy
 from mlguard_orchestration.suite import SuiteOptions
 
@@ -48,28 +49,17 @@ class GuardSettings(BaseModel):
     sample_values: bool = False
 
     def build(self, default_name: str, default_store: str) -> Guard:
-        """The Guard: the spec's settings first, then the decorator's (which win where both say something).
+        """The Guard: the spec's settings, then the decorator's, by `Guard.from_spec`'s rule (the decorator's
+        win where both say something; a switch left False says nothing).
 
-        Its name: the decorator's `name`, else the spec's, else `default_name` (the task's)."""
-        if self.spec:
-            spec = load_spec(self.spec)
-            guard = Guard.from_spec(spec, name=self.name or (spec.name if "name" in spec.model_fields_set
-                                                             else default_name))
-            guard.checks += self.checks
-        else:
-            guard = Guard(self.name or default_name, self.checks)
-        guard.default_suite = guard.default_suite or self.default_suite
-        if self.suite is not None:
-            guard.suite = self.suite
-        if self.reference_policy is not None:
-            guard.reference_policy = self.reference_policy
-        guard.label = self.label_column or guard.label
-        guard.sample_values = guard.sample_values or self.sample_values
-        if self.reference:
-            guard.reference = self.reference
-        if self.store or guard.store is None:
-            guard.store = ProfileStore(self.store or default_store)
-        return guard
+        Its name: the decorator's `name`, else the spec's, else `default_name` (the task's); its store: the
+        decorator's, else the spec's, else `default_store`."""
+        spec = load_spec(self.spec) if self.spec else GuardSpec()
+        return Guard.from_spec(
+            spec, name=self.name or (spec.name if "name" in spec.model_fields_set else default_name),
+            checks=self.checks, default_suite=self.default_suite or None, suite=self.suite,
+            reference_policy=self.reference_policy, label=self.label_column, sample_values=self.sample_values or None,
+            reference=self.reference or None, store=ProfileStore(self.store or spec.store or default_store))
 
 
 def tables_of(value: Any, table: str) -> dict[str, Any]:
@@ -132,7 +122,7 @@ def keep_page(report: Report, store: ProfileStore | None, run: str) -> tuple[str
     if store is None:
         return None, None
     try:
-        return store.save_report(report.guard, run, report.to_html().encode(), "html"), None
+        return store.save_report(report.guard, run, to_html(report).encode(), "html"), None
     except (MlguardError, OSError) as exc:
         return None, f"the report page could not be written to {store.root!r}: {exc}"
 

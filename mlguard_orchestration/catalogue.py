@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
+
 
 class Entry(BaseModel):
     """One documented code."""
@@ -539,8 +541,6 @@ def require(code: str, kind: str) -> str:
 
 def explain(code: str) -> Entry:
     """The catalogue entry for `code`; a SpecError with the closest code when it does not exist."""
-    from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
-
     try:
         return CATALOGUE[code]
     except KeyError:

@@ -85,6 +85,7 @@ def check(
     not a pass."""
     from mlguard_orchestration.guard import Guard
     from mlguard_orchestration.report import Report
+    from mlguard_orchestration.spec import GuardSpec, load_spec
     from mlguard_orchestration.store import ProfileStore
     from mlguard_orchestration.suite import SuiteOptions
 
@@ -99,18 +100,15 @@ def check(
     if spec is None and not refs and store is None:
         errors.print("[red]error:[/red] nothing to check: give --spec, --reference or --store")
         raise typer.Exit(2)
-    try:
-        guard = Guard.from_spec(spec, name=name) if spec else Guard(name or "cli")
-        if refs:
-            guard.reference = refs
-        if store is not None:
-            guard.store = ProfileStore(store)
-        guard.default_suite = default_suite if default_suite is not None else (
-            guard.default_suite or bool(refs) or store is not None)
-        if partition_by or exclude:
-            guard.suite = SuiteOptions(**{**guard.suite.model_dump(), "partition_by": [
-                *guard.suite.partition_by, *(partition_by or [])], "exclude": [*guard.suite.exclude, *(exclude or [])]})
-        guard.sample_values = guard.sample_values or sample_values
+    try:  # the flags say what they add to the spec; Guard.from_spec merges them as every front end does
+        s = load_spec(spec) if spec else GuardSpec(name="cli")
+        suite = SuiteOptions(**{**s.suite.model_dump(), "partition_by": [*s.suite.partition_by, *(partition_by or [])],
+                                "exclude": [*s.suite.exclude, *(exclude or [])]}) if partition_by or exclude else None
+        guard = Guard.from_spec(
+            s, name=name, reference=refs or None, store=ProfileStore(store) if store is not None else None,
+            default_suite=default_suite if default_suite is not None else (
+                s.default_suite or bool(refs) or store is not None),
+            suite=suite, sample_values=sample_values or None)
     except MlguardError as exc:
         _finish(Report.of_error(name or "cli", exc), as_json, report_file)
         return
@@ -154,6 +152,7 @@ def report(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the HTML page.")],
 ) -> None:
     """Render a JSON report as one self-contained HTML page with pictures (no JavaScript, bounded in size)."""
+    from mlguard_orchestration.html import to_html
     from mlguard_orchestration.report import Report
 
     try:
@@ -164,7 +163,7 @@ def report(
     except ValueError as exc:
         errors.print(f"[red]error:[/red] {str(run)!r} is not an mlguard report: {str(exc).splitlines()[0]}")
         raise typer.Exit(2) from None
-    page = parsed.to_html()
+    page = to_html(parsed)
     _write(output, page, "-o/--output")
     console.print(f"{parsed.status.upper()} guard {parsed.guard!r}: {len(page.encode()):,} bytes → {output}")
 

@@ -1,9 +1,14 @@
-"""Distances between two distributions given as counts: what drift checks and diagnoses compare. Pure
-arithmetic, so every layer may use it."""
+"""Distances between two distributions given as counts: what drift checks and diagnoses compare; and `rate`,
+the share every check reports. Pure arithmetic, so every layer may use it."""
 
 from __future__ import annotations
 
 import math
+
+
+def rate(part: float, whole: float) -> float:
+    """`part` as a share of `whole`; 0 when `whole` is empty (an empty table has no bad rows)."""
+    return float(part) / float(whole) if whole else 0.0
 
 
 def psi(expected: list[float], actual: list[float], smoothing: float = 0.0) -> float:

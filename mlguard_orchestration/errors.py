@@ -8,16 +8,25 @@
 A guard's own problem (SpecError, SourceError) is never reported as failed data: adapters retry the former
 kinds and fail fast on GuardFailed. Every error pickles, because orchestrators ship exceptions between
 processes.
+
+This is the bottom of the package: it imports nothing of it, so every module can raise these at the top of
+its file. `GuardFailed` holds a `Report` but knows it only as something with a headline (`Judged`).
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from mlguard_orchestration.report import Report
+
+class Judged(Protocol):
+    """What `GuardFailed` needs of the report it carries (`report.Report` is the one implementation)."""
+
+    def headline(self) -> str: ...
+
+
+R = TypeVar("R", bound=Judged)
 
 
 class MlguardError(Exception):
@@ -39,10 +48,10 @@ class SourceError(MlguardError):
     """The data could not be read. Often transient (a file not yet written, a database away): retryable."""
 
 
-class GuardFailed(MlguardError):
-    """The data was read and at least one check failed. `report` holds the full diagnosis."""
+class GuardFailed(MlguardError, Generic[R]):
+    """The data was read and at least one check failed. `report` holds the full diagnosis (a `Report`)."""
 
-    def __init__(self, report: Report) -> None:
+    def __init__(self, report: R) -> None:
         self.report = report
         super().__init__(report.headline())
 
@@ -75,3 +84,11 @@ def missing_column_error(column: str, available: Iterable[str], where: str) -> S
     shown = ", ".join(cols[:40]) + (f", … ({len(cols)} in all)" if len(cols) > 40 else "")
     msg = f"column {column!r} not found in {where}. Available columns: {shown}."
     return SpecError(msg + suggestion(hint))
+
+
+def missing_table_error(table: str, available: Iterable[str], asked_by: str) -> SpecError:
+    """The standard message for a table the guard was not given: who asked for it (`asked_by`, e.g. "check
+    null_rate(x) reads"), the tables there are, the closest name."""
+    tables = sorted(available)
+    return SpecError(f"{asked_by} table {table!r}, but the guard was given tables {tables}."
+                     + suggestion(did_you_mean(table, tables)))

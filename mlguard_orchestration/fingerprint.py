@@ -26,16 +26,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlguard_orchestration.catalogue import require
-
-if TYPE_CHECKING:
-    from mlguard_orchestration.history import SinceLastRun
-    from mlguard_orchestration.report import Report
-    from mlguard_orchestration.store import ProfileStore
 
 KEY_PACKAGES: tuple[str, ...] = ("pandas", "pyarrow", "numpy", "duckdb", "torch", "apache-airflow", "prefect",
                                  "mlguard-orchestration")
@@ -357,52 +352,3 @@ def _input_changes(a: Mapping[str, InputProfile], b: Mapping[str, InputProfile],
 
 def _names(cols: list[str]) -> str:
     return ", ".join(map(repr, cols[:5])) + (f" and {len(cols) - 5} more" if len(cols) > 5 else "")
-
-
-# -- the run's bookkeeping ------------------------------------------------------------------------------------
-
-
-def record_run(report: Report, store: ProfileStore | None, fingerprint: Fingerprint, *,
-               user_packages: Iterable[str] = (), promote: bool = True) -> Report:
-    """Attach `fingerprint` to `report`; with a store, keep it as the guard's last good one on pass/warn,
-    or, on fail, list what changed since the last good one; and compare the findings with the guard's
-    previous run (`since_last_run`), then record this run as the next one's previous (unless `promote` is
-    False: a dry run leaves the store as it was). Store trouble becomes a note, never an error: this
-    bookkeeping must not decide a run."""
-    from mlguard_orchestration.errors import MlguardError
-
-    update: dict[str, Any] = {"fingerprint": fingerprint}
-    notes = list(report.notes)
-    if store is not None and report.status != "error":  # a run that judged nothing is no "previous run"
-        try:
-            update["since_last_run"] = _since_last_run(report, store, promote)
-        except (MlguardError, OSError) as exc:
-            notes.append(f"previous run not compared/recorded: {exc}")
-    if store is not None:
-        try:
-            if report.passed and promote:
-                store.save_last_good(report.guard, fingerprint)
-            elif report.status == "fail":
-                last = store.load_last_good(report.guard)
-                if last is None:
-                    notes.append("no passing run recorded yet: nothing to compare this run's fingerprint with")
-                else:
-                    update["changes"] = diff(last, fingerprint, [f.code for f in report.findings],
-                                             user_packages=user_packages)
-                    if not update["changes"]:
-                        notes.append(f"nothing changed since the last good run ({last.created_at:%Y-%m-%d %H:%M}"
-                                     " UTC) in packages, hardware, code or input schemas and row counts")
-        except (MlguardError, OSError) as exc:
-            notes.append(f"run fingerprint not compared/stored: {exc}")
-    update["notes"] = notes
-    return report.model_copy(update=update)
-
-
-def _since_last_run(report: Report, store: ProfileStore, record: bool) -> SinceLastRun | None:
-    from mlguard_orchestration.history import RunRecord, compare
-
-    previous = store.load_last_run(report.guard)
-    current = RunRecord.of(report.guard, report.status, report.findings, at=report.started_at)
-    if record:
-        store.save_last_run(report.guard, current)
-    return None if previous is None else compare(previous, current)

@@ -29,16 +29,24 @@ from mlguard_orchestration.checks.base import (
     TableContext,
 )
 from mlguard_orchestration.checks.schema import missing_column_finding
-from mlguard_orchestration.errors import MlguardError, SpecError, did_you_mean, suggestion
-from mlguard_orchestration.fingerprint import InputProfile, collect, input_profile, record_run
+from mlguard_orchestration.errors import (
+    MlguardError,
+    SpecError,
+    did_you_mean,
+    missing_table_error,
+    suggestion,
+)
+from mlguard_orchestration.fingerprint import InputProfile, collect, input_profile
 from mlguard_orchestration.profile import (
     TableProfile,
+    build_profile,
     plan_profile,
     profile_from_values,
     profile_metrics,
     rebalance_bins,
 )
 from mlguard_orchestration.report import Finding, GuardErrorInfo, Report, TableSummary
+from mlguard_orchestration.runs import record_run
 from mlguard_orchestration.sources import Engine
 from mlguard_orchestration.spec import GuardSpec, load_spec
 from mlguard_orchestration.store import Acceptance, ProfileStore, ReferencePolicy
@@ -93,14 +101,20 @@ class Guard:
         self.last_profiles: dict[str, TableProfile] = {}  # what the last run measured (lineage facets read it)
 
     @classmethod
-    def from_spec(cls, spec: GuardSpec | str | os.PathLike[str] | Mapping[str, Any], **overrides: Any) -> Guard:
-        """Build a guard from a spec file (YAML/JSON), a dict, or a GuardSpec; keyword overrides win."""
+    def from_spec(cls, spec: GuardSpec | str | os.PathLike[str] | Mapping[str, Any], **given: Any) -> Guard:
+        """Build a guard from a spec file (YAML/JSON), a dict, or a GuardSpec, then what the caller gives (any
+        `Guard` argument). The one merge rule of every front end — Python, the Airflow operators, the Prefect
+        decorators, the CLI: a setting given (not None) replaces the spec's, except `checks`, which run after
+        the spec's."""
         s = spec if isinstance(spec, GuardSpec) else load_spec(spec)
-        kwargs: dict[str, Any] = {"checks": s.checks, "default_suite": s.default_suite, "suite": s.suite,
-                                  "label": s.label, "reference": s.reference, "reference_policy": s.reference_policy,
-                                  "store": s.store, "sample_values": s.sample_values}
-        kwargs.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(overrides.pop("name", None) or s.name, **{k: v for k, v in kwargs.items() if k != "name"})
+        settings: dict[str, Any] = {"name": s.name, "checks": s.checks, "default_suite": s.default_suite,
+                                    "suite": s.suite, "label": s.label, "reference": s.reference,
+                                    "reference_policy": s.reference_policy, "store": s.store,
+                                    "sample_values": s.sample_values}
+        for key, value in given.items():
+            if value is not None:
+                settings[key] = [*s.checks, *value] if key == "checks" else value
+        return cls(**settings)
 
     def run(self, data: Any, *, logical_date: datetime | None = None, promote: bool = True,
             context: Mapping[str, str] | None = None) -> Report:
@@ -184,8 +198,6 @@ class Guard:
                data: Any = None) -> Acceptance:
         """A person reviewed a change and accepts it: the last failed run's profiles (or `data`, profiled now)
         become the reference, whatever the reference policy. Logged in the store and to the logger."""
-        from mlguard_orchestration.profile import build_profile
-
         if self.store is None:
             raise SpecError(f"guard {self.name!r} has no store: there is no reference to accept a change into.")
         profiles = None
@@ -223,9 +235,7 @@ class Guard:
     @staticmethod
     def _validate_suite_tables(names: set[str], contexts: dict[str, TableContext]) -> None:
         for name in sorted(names - set(contexts)):
-            hint = did_you_mean(name, contexts)
-            raise SpecError(f"default_suite names table {name!r}, but the guard was given tables {sorted(contexts)}."
-                            + suggestion(hint))
+            raise missing_table_error(name, contexts, "default_suite names")
 
     @staticmethod
     def _validate_tables(checks: list[AnyCheck], contexts: dict[str, TableContext]) -> None:
@@ -233,9 +243,7 @@ class Guard:
             names = [check.table] if isinstance(check, ScanCheck) else check.tables()
             for name in names:
                 if name not in contexts:
-                    hint = did_you_mean(name, contexts)
-                    raise SpecError(f"check {check.label()} reads table {name!r}, but the guard was given "
-                                    f"tables {sorted(contexts)}." + suggestion(hint))
+                    raise missing_table_error(name, contexts, f"check {check.label()} reads")
 
     @staticmethod
     def _scan(ctx: TableContext, checks: Sequence[ScanCheck], *,

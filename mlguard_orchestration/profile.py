@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mlguard_orchestration._sql import ident, literal_list
+from mlguard_orchestration.errors import SourceError, SpecError
 from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Engine, Subquery, Table, kind_family
 
 QUANTILE_LEVELS: list[float] = [i / 20 for i in range(21)]
@@ -169,8 +170,6 @@ class TableProfile(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _readable_version(cls, data: Any) -> Any:
-        from mlguard_orchestration.errors import SpecError
-
         version = data.get("version") if isinstance(data, dict) else None
         if isinstance(version, int) and version > PROFILE_VERSION:
             # not a ValueError: pydantic passes it through, and retrying will not make the file readable
@@ -205,8 +204,6 @@ class TableProfile(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> TableProfile:
-        from mlguard_orchestration.errors import SourceError
-
         try:
             return cls.model_validate_json(Path(path).read_bytes())
         except FileNotFoundError:

@@ -8,6 +8,7 @@ quantiles), never raw row values unless sample values were asked for.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -16,7 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlguard_orchestration._json import clip_text, cut, json_size, shrink
-from mlguard_orchestration.catalogue import require
+from mlguard_orchestration.catalogue import CATALOGUE, require
+from mlguard_orchestration.errors import GuardFailed, SourceError, SpecError
 from mlguard_orchestration.fingerprint import Change, Fingerprint
 from mlguard_orchestration.history import SinceLastRun
 
@@ -25,7 +27,7 @@ Severity = Literal["warn", "fail"]
 
 COMPACT_MAX_BYTES = 48_000
 COMPACT_MIN_BYTES = 2_000  # the smallest bound compact() accepts: room for the skeleton of any report
-_RANK: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
+STATUS_RANK: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
 
 
 class Cause(BaseModel):
@@ -41,6 +43,21 @@ class Cause(BaseModel):
     fix: str
 
     _check_code = field_validator("code")(classmethod(lambda cls, v: require(v, "cause")))
+
+
+def cause(code: str, summary: str, confidence: float, evidence: dict[str, Any] | None = None) -> Cause:
+    """A Cause whose next check and fix come from the catalogue entry of `code` (how checks, diagnoses, the
+    gate and the training guard all build theirs); `confidence` is clipped to [0, 1]."""
+    entry = CATALOGUE[code]
+    return Cause(code=code, summary=summary, confidence=round(min(max(confidence, 0.0), 1.0), 3),
+                 evidence=evidence or {}, next_check=entry.next_check, fix=entry.fix)
+
+
+def sample_value(value: Any, redact: bool) -> str:
+    """A data value as evidence shows it (sample values are opt-in): its text, or with `redact` a short sha256
+    digest of it — equal values keep equal digests, so a reader still sees repeats and matches."""
+    text = str(value)
+    return hashlib.sha256(text.encode()).hexdigest()[:10] if redact else text
 
 
 class Finding(BaseModel):
@@ -89,8 +106,6 @@ class GuardErrorInfo(BaseModel):
 
     @classmethod
     def of(cls, exc: Exception) -> GuardErrorInfo:
-        from mlguard_orchestration.errors import SourceError
-
         source = isinstance(exc, SourceError)
         return cls(code="guard.source_error" if source else "guard.spec_error", type=type(exc).__name__,
                    message=getattr(exc, "message", str(exc)), retryable=source)
@@ -165,7 +180,7 @@ class Report(BaseModel):
     def status_of(findings: list[Finding]) -> Status:
         if not findings:
             return "pass"
-        return max((f.severity for f in findings), key=lambda s: _RANK[s])
+        return max((f.severity for f in findings), key=lambda s: STATUS_RANK[s])
 
     @property
     def passed(self) -> bool:
@@ -203,8 +218,6 @@ class Report(BaseModel):
 
     def raise_for_status(self) -> Report:
         """Raise GuardFailed on fail, the guard's own SourceError/SpecError on error; else return self."""
-        from mlguard_orchestration.errors import GuardFailed, SourceError, SpecError
-
         if self.status == "fail":
             raise GuardFailed(self)
         if self.error is not None:
@@ -277,17 +290,10 @@ class Report(BaseModel):
     def to_json(self, compact: bool = True) -> str:
         return json.dumps(self.compact() if compact else self.model_dump(mode="json"), indent=2)
 
-    def to_html(self, runs: list[tuple[str, str, str]] | None = None) -> str:
-        """The report as one self-contained HTML page with pictures (see `mlguard_orchestration.html`);
-        `runs` lists (task, status, headline) of every guard of a pipeline run above it."""
-        from mlguard_orchestration.html import to_html
-
-        return to_html(self, runs=runs)
-
 
 def finding_rank(f: Finding) -> tuple[int, float]:
     """Sort key: worst severity first, then the surest top cause."""
-    return (-_RANK[f.severity], -(f.causes[0].confidence if f.causes else 0.0))
+    return (-STATUS_RANK[f.severity], -(f.causes[0].confidence if f.causes else 0.0))
 
 
 def _last_resort(data: dict[str, Any], max_bytes: int, note: str) -> dict[str, Any]:

@@ -129,9 +129,10 @@ def _describe(obj: Any) -> str:
     return f"{mod}.{type(obj).__name__}" + (f" {tuple(shape)}" if shape is not None else "")
 
 
-def _path_reader(path: str) -> str:
+def path_reader(path: str) -> str:
     """The DuckDB table function reading a path, directory or glob literally (see `_paths`); SourceError when
-    nothing is there, SpecError for a FIFO or device."""
+    nothing is there, SpecError for a FIFO or device. Public for code that reads paths with its own statement
+    (the gate's tables), with `READ_ERRORS` and `engine_error` to report failures the same way."""
     return _paths.path_source(path).reader
 
 
@@ -141,8 +142,8 @@ _QUERY_ERRORS: tuple[type[Exception], ...] = (duckdb.ParserException, duckdb.Bin
                                               duckdb.CatalogException)
 # ...and an interrupted query, which is the caller's to see as it is
 _PROPAGATED: tuple[type[Exception], ...] = (*_QUERY_ERRORS, duckdb.InterruptException)
-# Kept for callers that catch read failures around their own statements (the gate's tables).
-_READ_ERRORS: tuple[type[Exception], ...] = (
+# The engine errors that mean a read failed, for callers that catch them around their own statements.
+READ_ERRORS: tuple[type[Exception], ...] = (
     duckdb.IOException, duckdb.InvalidInputException, duckdb.HTTPException, duckdb.PermissionException,
     duckdb.OutOfMemoryException, duckdb.ConversionException,
 )
@@ -152,7 +153,8 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _engine_error(exc: Exception, source: str) -> SourceError:
+def engine_error(exc: Exception, source: str) -> SourceError:
+    """An engine error while reading `source`, as the SourceError users see (its first line, not a trace)."""
     return SourceError(f"cannot read {source}: {_first_line(exc)}")
 
 
@@ -211,9 +213,9 @@ class Engine:
         except _QUERY_ERRORS as exc:
             if isinstance(data, Sql):
                 raise SpecError(f"the SQL source is not a valid query: {_first_line(exc)}") from exc
-            raise _engine_error(exc, source) from exc
+            raise engine_error(exc, source) from exc
         except duckdb.Error as exc:
-            raise _engine_error(exc, source) from exc
+            raise engine_error(exc, source) from exc
         table = Table(name=name, view=view, source=source, columns=columns)
         self.tables[name] = table
         return table
@@ -297,7 +299,7 @@ class Engine:
         except _PROPAGATED:
             raise
         except duckdb.Error as exc:
-            raise _engine_error(exc, table.source if table else "the guard's query") from exc
+            raise engine_error(exc, table.source if table else "the guard's query") from exc
 
     def aggregate(self, table: Table, exprs: Mapping[str, str | Subquery],
                   derived: dict[str, str] | None = None, *, limit: int | None = None) -> dict[str, Any]:

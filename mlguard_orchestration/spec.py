@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlguard_orchestration.checks import ALL_CHECKS, AnyCheck
+from mlguard_orchestration.checks.base import explain_error
 from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
 from mlguard_orchestration.store import ReferencePolicy
 from mlguard_orchestration.suite import SuiteOptions
@@ -146,8 +147,6 @@ def _check_depth(raw: Any, where: str) -> None:
 def _explain(exc: ValidationError) -> str:
     """One line per error: where (checks[2].max), what pydantic says, the value given, and for an unknown
     field the closest one the entry has."""
-    from mlguard_orchestration.checks.base import explain_error
-
     lines = []
     for err in exc.errors()[:10]:
         loc, prev = "", None

@@ -30,23 +30,22 @@ import re
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mlguard_orchestration.errors import SourceError, SpecError
+from mlguard_orchestration.fingerprint import Fingerprint
+from mlguard_orchestration.history import RunRecord
 from mlguard_orchestration.profile import TableProfile
+from mlguard_orchestration.report import Champion
 
-if TYPE_CHECKING:
-    from mlguard_orchestration.fingerprint import Fingerprint
-    from mlguard_orchestration.history import RunRecord
-    from mlguard_orchestration.report import Champion
-
-    M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_STORE = ".mlguard/profiles"
+STORE_ENV = "MLGUARD_STORE"
 _SAFE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 REPORT_KINDS = ("json", "html")
@@ -201,8 +200,6 @@ class ProfileStore:
 
     def load_last_good(self, guard: str) -> Fingerprint | None:
         """The fingerprint of the guard's last passing run, or None before its first."""
-        from mlguard_orchestration.fingerprint import Fingerprint
-
         return self._read(self._last_good_path(guard), Fingerprint, ("last good run", "fingerprint"),
                           "Delete it: the next passing run writes a new one.")
 
@@ -211,8 +208,6 @@ class ProfileStore:
 
     def load_last_run(self, guard: str) -> RunRecord | None:
         """The findings of the guard's previous run (any status but error), or None before its first."""
-        from mlguard_orchestration.history import RunRecord
-
         return self._read(self._meta(guard, "last_run.json"), RunRecord, ("previous run", "run record"),
                           "Delete it: the next run writes a new one.")
 
@@ -252,8 +247,6 @@ class ProfileStore:
 
     def load_champion(self, model: str) -> Champion | None:
         """The registered champion of `model`, or None when none was registered yet."""
-        from mlguard_orchestration.report import Champion
-
         return self._read(self._champion_path(model), Champion, ("champion", "champion record"),
                           "Register the current model again with register_champion(...).")
 
@@ -307,6 +300,13 @@ class ProfileStore:
         else:
             self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
             self.fs.pipe_file(path, data)
+
+
+def default_store(home: str | os.PathLike[str]) -> str:
+    """Where an orchestrator's guards keep references when neither the task nor its spec says: $MLGUARD_STORE,
+    else `<home>/mlguard/profiles` (the adapter passes its orchestrator's home). With several workers, point
+    MLGUARD_STORE at shared object storage."""
+    return os.environ.get(STORE_ENV) or os.path.join(home, "mlguard", "profiles")
 
 
 def _check_key(part: str, what: str) -> None:

@@ -10,8 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 import mlguard_orchestration as mg
-from mlguard_orchestration.checks.base import cause
-from mlguard_orchestration.report import COMPACT_MAX_BYTES, Finding, Report
+from mlguard_orchestration.report import COMPACT_MAX_BYTES, Finding, Report, cause
 from tests._data import emails, run_checks
 
 

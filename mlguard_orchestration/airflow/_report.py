@@ -19,6 +19,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from mlguard_orchestration.adapters import keep_full_report, log_text, store_of, summary
+from mlguard_orchestration.errors import GuardFailed
 from mlguard_orchestration.report import Report
 from mlguard_orchestration.store import ProfileStore
 
@@ -27,15 +28,9 @@ XCOM_FULL_KEY = "mlguard_report_full"
 ASSET_EXTRA_KEY = "mlguard"
 
 
-class GuardCheckFailed(AirflowFailException):
-    """A check failed; `.report` is the full Report (also in XCom under XCOM_KEY)."""
-
-    def __init__(self, report: Report) -> None:
-        super().__init__(report.headline())
-        self.report = report
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.report,))
+class GuardCheckFailed(GuardFailed[Report], AirflowFailException):
+    """A check failed; `.report` is the full Report (also in XCom under XCOM_KEY). A `GuardFailed`, as the
+    Prefect adapter's is, and an AirflowFailException, so Airflow does not retry it."""
 
 
 class GuardSpecInvalid(AirflowFailException):

@@ -33,13 +33,12 @@ from mlguard_orchestration.errors import MlguardError
 from mlguard_orchestration.guard import Guard
 from mlguard_orchestration.report import Report
 from mlguard_orchestration.spec import GuardSpec
+from mlguard_orchestration.store import default_store as _default_store
 
 
 def default_store() -> str:
-    """Where references live when neither the operator nor its spec says: $MLGUARD_STORE, else
-    $AIRFLOW_HOME/mlguard/profiles. With several workers, point MLGUARD_STORE at shared object storage."""
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return os.environ.get("MLGUARD_STORE") or os.path.join(home, "mlguard", "profiles")
+    """`store.default_store` under Airflow's home: $MLGUARD_STORE, else $AIRFLOW_HOME/mlguard/profiles."""
+    return _default_store(os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"))
 
 
 class DataGuardOperator(GuardLineage, BaseOperator):

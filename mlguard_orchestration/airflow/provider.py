@@ -1,13 +1,13 @@
-"""What `airflow providers list` shows. Imported at provider discovery, so it imports nothing."""
+"""What `airflow providers list` shows. Imported at provider discovery, so it imports nothing but the version."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from mlguard_orchestration._version import __version__
+
 
 def get_provider_info() -> dict[str, Any]:
-    from mlguard_orchestration import __version__
-
     return {
         "package-name": "mlguard-orchestration",
         "name": "mlguard",

@@ -25,7 +25,8 @@ from fastapi.responses import HTMLResponse
 
 from mlguard_orchestration.airflow._report import XCOM_FULL_KEY, XCOM_KEY
 from mlguard_orchestration.errors import MlguardError
-from mlguard_orchestration.report import _RANK, Report
+from mlguard_orchestration.html import to_html
+from mlguard_orchestration.report import STATUS_RANK, Report
 from mlguard_orchestration.store import ProfileStore
 
 log = logging.getLogger("mlguard_orchestration")
@@ -47,7 +48,7 @@ def create_app() -> FastAPI:
         if report is None:
             return _page(f"<p>Task <code>{escape(task_id)}</code> of run <code>{escape(run_id)}</code> has no mlguard "
                          "report: it is no guard, or it has not run yet.</p>", 404)
-        return _page(report.to_html(), 200)
+        return _page(to_html(report), 200)
 
     @app.get("/run/{dag_id}/{run_id}", response_class=HTMLResponse)
     def run_report(dag_id: str, run_id: str, session: SessionDep) -> HTMLResponse:
@@ -56,9 +57,9 @@ def create_app() -> FastAPI:
                    and (r := _report(value, rows.get((task, index, XCOM_FULL_KEY)))) is not None]
         if not reports:
             return _page(f"<p>Run <code>{escape(run_id)}</code> has no mlguard report yet.</p>", 404)
-        reports.sort(key=lambda tr: (-_RANK[tr[1].status], tr[0]))
+        reports.sort(key=lambda tr: (-STATUS_RANK[tr[1].status], tr[0]))
         worst = reports[0][1]
-        return _page(worst.to_html(runs=[(task, r.status, r.headline()) for task, r in reports]), 200)
+        return _page(to_html(worst, runs=[(task, r.status, r.headline()) for task, r in reports]), 200)
 
     return app
 

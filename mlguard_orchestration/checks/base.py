@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import ErrorDetails
 
-from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
+from mlguard_orchestration.errors import SpecError, did_you_mean, missing_table_error, suggestion
 from mlguard_orchestration.profile import ColumnProfile, ProfilePlan, Role, TableProfile
 from mlguard_orchestration.report import Cause, Finding, Severity
 from mlguard_orchestration.sources import Engine, Subquery, Table, kind_family
@@ -150,12 +150,7 @@ class RunContext:
         try:
             return self.tables[name]
         except KeyError:
-
-            hint = did_you_mean(name, self.tables)
-            raise SpecError(
-                f"check {check} reads table {name!r}, but the guard was given tables {sorted(self.tables)}."
-                + suggestion(hint)
-            ) from None
+            raise missing_table_error(name, self.tables, f"check {check} reads") from None
 
     def rows(self, name: str) -> int | None:
         """Rows of table `name` when known: from its scan, or as a cross-table check counted them."""
@@ -239,15 +234,6 @@ class QueryCheck(Check):
         raise NotImplementedError
 
 
-def cause(code: str, summary: str, confidence: float, evidence: dict[str, Any] | None = None) -> Cause:
-    """A Cause whose next check and fix come from the catalogue entry of `code`."""
-    from mlguard_orchestration.catalogue import CATALOGUE
-
-    entry = CATALOGUE[code]
-    return Cause(code=code, summary=summary, confidence=round(min(max(confidence, 0.0), 1.0), 3),
-                 evidence=evidence or {}, next_check=entry.next_check, fix=entry.fix)
-
-
 class ReferenceCheck(ScanCheck):
     """Base of the checks that compare a batch with its reference profile: over the named `columns`, or
     (none named) over the context's automatic scope, which leaves out excluded and partition columns."""
@@ -296,7 +282,3 @@ def ordered(low: tuple[str, float | None], high: tuple[str, float | None]) -> No
     (lo_name, lo), (hi_name, hi) = low, high
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"{lo_name} ({lo}) is above {hi_name} ({hi}): {lo_name} must not exceed {hi_name}")
-
-
-def rate(part: float, whole: float) -> float:
-    return float(part) / float(whole) if whole else 0.0

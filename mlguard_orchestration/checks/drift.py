@@ -14,19 +14,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from mlguard_orchestration.checks.base import (
-    ReferenceCheck,
-    ScanCheck,
-    ScannedTable,
-    TableContext,
-    cause,
-    ordered,
-    rate,
-)
+from mlguard_orchestration.checks.base import ReferenceCheck, ScanCheck, ScannedTable, TableContext, ordered
 from mlguard_orchestration.diagnose.drift import category_causes, distribution_causes
-from mlguard_orchestration.distances import js_distance, psi
+from mlguard_orchestration.distances import js_distance, psi, rate
 from mlguard_orchestration.profile import QUANTILE_LEVELS, ColumnProfile
-from mlguard_orchestration.report import Cause, Finding, Severity
+from mlguard_orchestration.report import Cause, Finding, Severity, cause
 from mlguard_orchestration.sources import NUMERIC_KINDS
 
 MIN_BIN_COUNT = 10  # values a bin must expect on the smaller side before PSI is computed on it

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import field_validator
 
 from mlguard_orchestration._sql import literal
-from mlguard_orchestration.checks.base import PlannedTable, ScanCheck, ScannedTable, TableContext, cause
+from mlguard_orchestration.checks.base import PlannedTable, ScanCheck, ScannedTable, TableContext
 from mlguard_orchestration.diagnose.timing import (
     as_datetime,
     check_zone_in_engine,
@@ -31,7 +31,7 @@ from mlguard_orchestration.diagnose.timing import (
     validate_zone,
 )
 from mlguard_orchestration.errors import SpecError
-from mlguard_orchestration.report import Finding
+from mlguard_orchestration.report import Finding, cause
 from mlguard_orchestration.sources import TEMPORAL_KINDS
 
 

@@ -17,8 +17,19 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mlguard_orchestration.checks.base import QueryCheck, RunContext, TableContext, names, rate
-from mlguard_orchestration.diagnose.keys import KeyPair
+from mlguard_orchestration.checks.base import QueryCheck, RunContext, TableContext, names
+from mlguard_orchestration.checks.schema import missing_column_finding
+from mlguard_orchestration.diagnose.keys import (
+    KeyPair,
+    format_causes,
+    missing_key_causes,
+    orphan_key_samples,
+    probe_key_formats,
+    repeated_key_samples,
+    type_mismatch_causes,
+    unmatched_key_samples,
+)
+from mlguard_orchestration.distances import rate
 from mlguard_orchestration.report import Cause, Finding
 from mlguard_orchestration.sources import Engine, Table
 
@@ -169,8 +180,6 @@ class JoinKeys(QueryCheck):
     # -- running ------------------------------------------------------------------------------------------
 
     def run(self, ctx: RunContext) -> list[Finding]:
-        from mlguard_orchestration.checks.schema import missing_column_finding
-
         lctx, rctx = ctx.table(self.left, self.label()), ctx.table(self.right, self.label())
         missing: list[Finding] = []
         seen: set[tuple[str, str]] = set()
@@ -202,8 +211,6 @@ class _Evaluation:
     # diagnoses, computed lazily and shared between findings
     def missing_key_causes(self, side: str) -> list[Cause]:
         if side not in self._missing_key:
-            from mlguard_orchestration.diagnose.keys import missing_key_causes
-
             lk, rk = self.check.left_keys(), self.check.right_keys()
             if side == "right":
                 args = (self.right, rk, self.left, lk)
@@ -214,8 +221,6 @@ class _Evaluation:
 
     def probe(self) -> Any:
         if self._probe is None:
-            from mlguard_orchestration.diagnose.keys import probe_key_formats
-
             self._probe = probe_key_formats(self.ctx.engine, self.left, self.right, self.pairs)
         return self._probe
 
@@ -244,8 +249,6 @@ class _Evaluation:
         bad = [p for p in self.pairs if p.mismatch]
         if not bad:
             return []
-        from mlguard_orchestration.diagnose.keys import type_mismatch_causes
-
         desc = "; ".join(f"{p.left.name!r} is {p.left.sql_type} ({p.left.kind}) in {self.left.name!r} but "
                          f"{p.right.name!r} is {p.right.sql_type} ({p.right.kind}) in {self.right.name!r}"
                          for p in bad)
@@ -293,8 +296,6 @@ class _Evaluation:
         evidence: dict[str, Any] = {"rows": rows, "distinct_keys": distinct, "repeated_keys": repeated,
                                     "max_rows_per_key": most, "relationship": c.relationship}
         if self.samples():
-            from mlguard_orchestration.diagnose.keys import repeated_key_samples
-
             tctx = self.rctx if side == "right" else self.lctx
             pairs_cols = [p.right if side == "right" else p.left for p in self.pairs]
             evidence["most_repeated_keys"] = repeated_key_samples(self.ctx.engine, table, pairs_cols,
@@ -344,8 +345,6 @@ class _Evaluation:
         s, c = self.s, self.check
         if s.left_nonnull == 0 or s.match_rate >= c.min_match_rate - _EPS:
             return []
-        from mlguard_orchestration.diagnose.keys import format_causes, unmatched_key_samples
-
         evidence: dict[str, Any] = {
             "left_rows": s.left_rows, "left_rows_with_key": s.left_nonnull,
             "matched_left_rows": s.matched_left_rows, "left_keys": s.left_keys, "matched_keys": s.matched_keys,
@@ -376,8 +375,6 @@ class _Evaluation:
         evidence: dict[str, Any] = {"right_keys": s.right_keys, "orphan_right_keys": s.orphan_right_keys,
                                     "orphan_right_rows": s.orphan_right_rows, "left_keys": s.left_keys}
         if self.samples():
-            from mlguard_orchestration.diagnose.keys import orphan_key_samples
-
             evidence["orphan_keys"] = orphan_key_samples(self.ctx.engine, self.left, self.right, self.pairs,
                                                          redact=self.ctx.options.redact)
         return [c.finding(

@@ -3,7 +3,8 @@
 - TrainTestOverlap: identical rows on both sides of the split (row hashes, one semi-join).
 - GroupOverlap: the same entity (user, patient, store …) on both sides of the split.
 - TargetLeakage: a single feature predicts the label almost perfectly (one GROUP BY GROUPING SETS query
-  over per-feature bins; scores are leave-one-out, so tiny bins cannot fake a perfect score).
+  over per-feature bins, planned in `leakage_plan`; scores are leave-one-out, so tiny bins cannot fake a
+  perfect score: `leakage_scores`).
 - PointInTime: features stamped at or after the label's time; on failure, one probe query tells whether a
   whole-hour shift (a timezone mix-up) explains it.
 
@@ -13,15 +14,11 @@ value was taken as positive).
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from mlguard_orchestration._sql import ident, literal, literal_list
+from mlguard_orchestration._sql import ident
 from mlguard_orchestration.checks.base import (
     PlannedTable,
     QueryCheck,
@@ -29,13 +26,21 @@ from mlguard_orchestration.checks.base import (
     ScanCheck,
     ScannedTable,
     TableContext,
-    cause,
     names,
-    rate,
+)
+from mlguard_orchestration.checks.leakage_plan import (
+    FEATURES_PER_QUERY,
+    Feature,
+    Label,
+    plan_features,
+    plan_label,
+    prequery,
+    score,
 )
 from mlguard_orchestration.diagnose.timing import pair_exprs, point_in_time_cause
+from mlguard_orchestration.distances import rate
 from mlguard_orchestration.errors import SpecError
-from mlguard_orchestration.report import Finding
+from mlguard_orchestration.report import Finding, cause
 from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Column, Table
 
 # -- shared helpers ---------------------------------------------------------------------------------------
@@ -229,35 +234,6 @@ class GroupOverlap(QueryCheck):
 
 # -- target leakage ---------------------------------------------------------------------------------------
 
-TOP_K = 50  # categories kept per feature (the rest are 'other')
-VALUE_BINS_MAX = 32  # numeric features with at most this many distinct values are binned by value
-QUANTILE_BINS = 20
-FEATURES_PER_QUERY = 100
-_LEVELS = [i / QUANTILE_BINS for i in range(1, QUANTILE_BINS)]
-
-
-@dataclass
-class _Feature:
-    name: str
-    col: Column
-    expr: str = ""  # SQL giving the INTEGER bin: -1 NULL, 0 other, 1.. value or quantile bins
-    values: list[Any] | None = None  # value-binned: the value of bin i+1
-    edges: list[float] | None = None
-    stats: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class _Label:
-    task: Literal["binary", "regression", "multiclass"]
-    y: str  # SQL: 0/1, centred value, or class index
-    u: str = "0"  # regression: the label's own quantile bin (a rank-like target)
-    where: str = "TRUE"
-    positive: Any = None
-    negative: Any = None
-    classes: list[Any] = field(default_factory=list)
-    mean: float = 0.0
-
-
 class TargetLeakage(QueryCheck):
     """No single feature may predict `label` almost perfectly from its values alone.
 
@@ -288,9 +264,9 @@ class TargetLeakage(QueryCheck):
     def tables(self) -> list[str]:
         return [self.table]
 
-    # -- planning --
+    # -- which features (the binning and the queries: leakage_plan; the scores: leakage_scores) --
 
-    def _candidates(self, t: Table) -> tuple[list[_Feature], dict[str, str]]:
+    def _candidates(self, t: Table) -> tuple[list[Feature], dict[str, str]]:
         where = f"table {self.table!r} ({t.source})"
         skipped: dict[str, str] = {}
         if self.features is not None:
@@ -302,7 +278,7 @@ class TargetLeakage(QueryCheck):
                 if col.kind not in NUMERIC_KINDS | {"string", "boolean", *TEMPORAL_KINDS}:
                     raise SpecError(f"{self.label()}: feature {name!r} is {col.sql_type}; only numbers, text, "
                                     "booleans and times can be binned.")
-                out.append(_Feature(name, col))
+                out.append(Feature(name, col))
             return out, skipped
         out = []
         for name, col in t.columns.items():
@@ -313,94 +289,8 @@ class TargetLeakage(QueryCheck):
             elif col.kind not in NUMERIC_KINDS | {"string", "boolean"}:
                 skipped[name] = f"type {col.sql_type}"
             else:
-                out.append(_Feature(name, col))
+                out.append(Feature(name, col))
         return out, skipped
-
-    def _prequery(self, tctx: TableContext, t: Table, lab: Column, feats: list[_Feature]) -> dict[str, Any]:
-        """ONE small query: the label's values (and quantiles) and what the profile cannot tell of features."""
-        prof = tctx.profile if isinstance(tctx, ScannedTable) else None  # unscanned tables have none
-        y = lab.q
-        exprs: dict[str, str] = {"rows": "count(*)", "y_n": f"count({y})",
-                                 "y_top": f"approx_top_k({y}, {TOP_K + 1})"}
-        if lab.kind in NUMERIC_KINDS:
-            fin = f"isfinite({y}::DOUBLE)"
-            exprs["y_mean"] = f"avg({y}::DOUBLE) FILTER (WHERE {fin})"
-            exprs["y_q"] = f"reservoir_quantile({y}::DOUBLE, {literal_list(_LEVELS)}) FILTER (WHERE {fin})"
-        for i, f in enumerate(feats):
-            q, k = f.col.q, f"f{i}:"
-            cp = prof.columns.get(f.name) if prof is not None else None
-            if cp is not None and cp.kind == f.col.kind:
-                f.stats.update(n=cp.non_null, distinct=cp.distinct, unique=cp.unique or None)
-                if cp.quantiles and f.col.kind in NUMERIC_KINDS and cp.role == "numeric":
-                    f.stats["q"] = cp.quantiles[1:-1]
-            if f.col.kind == "boolean":
-                continue
-            if "n" not in f.stats:
-                exprs[k + "n"] = f"count({q})"
-                exprs[k + "distinct"] = f"approx_count_distinct({q})"
-            x = f"epoch({q})" if f.col.kind in TEMPORAL_KINDS else f"{q}::DOUBLE"
-            if f.col.kind != "string" and "q" not in f.stats:  # a reservoir of 8k values is plenty for edges
-                exprs[k + "q"] = f"reservoir_quantile({x}, {literal_list(_LEVELS)}) FILTER (WHERE isfinite({x}))"
-            if f.col.kind in ("string", "integer", "decimal"):  # floats are always cut at quantiles
-                exprs[k + "top"] = f"approx_top_k({q}, {max(TOP_K, VALUE_BINS_MAX + 1)})"
-        values = tctx.engine.aggregate(t, exprs)
-        for i, f in enumerate(feats):
-            for stat in ("n", "distinct", "q", "top"):
-                if f"f{i}:{stat}" in values:
-                    f.stats[stat] = values[f"f{i}:{stat}"]
-        return values
-
-    def _plan_label(self, lab: Column, pre: dict[str, Any]) -> _Label | None:
-        y = lab.q
-        top = [v for v in (pre["y_top"] or []) if v is not None]
-        if lab.kind == "boolean" or (len(top) == 2 and lab.kind in NUMERIC_KINDS | {"string"}):
-            vals = [False, True] if lab.kind == "boolean" else top
-            neg, pos = _positive_negative(vals)
-            return _Label("binary", f"({y} = {literal(pos)})::INTEGER", where=f"{y} IS NOT NULL",
-                          positive=pos, negative=neg)
-        if len(top) < 2:
-            return None  # a constant (or empty) label: nothing to leak
-        if lab.kind in NUMERIC_KINDS:
-            mean = float(pre.get("y_mean") or 0.0)
-            edges = _edges(pre.get("y_q"))
-            x = f"{y}::DOUBLE"
-            return _Label("regression", f"({x} - {literal(mean)})", u=_quantile_bin(x, edges),
-                          where=f"isfinite({x})", mean=mean)
-        if lab.kind != "string":
-            raise SpecError(f"{self.label()}: label {self.label_!r} is {lab.sql_type}; use a boolean, numeric or "
-                            "text label.")
-        classes = top[:TOP_K]
-        return _Label("multiclass", f"coalesce(list_position({literal_list(classes)}, {y}), 0)",
-                      where=f"{y} IS NOT NULL", classes=classes)
-
-    def _plan_features(self, feats: list[_Feature], skipped: dict[str, str]) -> list[_Feature]:
-        out = []
-        explicit = self.features is not None
-        for f in feats:
-            kind, q, st = f.col.kind, f.col.q, f.stats
-            n = int(st.get("n") or 0)
-            distinct = int(st["distinct"]) if st.get("distinct") is not None else n
-            looks_unique = st.get("unique") or (n >= 20 and distinct >= 0.97 * n)
-            if not explicit and kind in ("integer", "string") and looks_unique:
-                skipped[f.name] = "unique per row (an id)"
-                continue
-            if kind == "boolean":
-                f.values = [False, True]
-            elif kind == "string" or (kind in NUMERIC_KINDS and distinct <= VALUE_BINS_MAX and st.get("top")):
-                top = [v for v in (st.get("top") or []) if v is not None]
-                if kind in NUMERIC_KINDS:
-                    top = sorted({float(v) for v in top})
-                f.values = [str(v) for v in top[:TOP_K]] if kind == "string" else top
-            if f.values is not None:
-                x = {"string": f"{q}::VARCHAR", "boolean": q}.get(kind, f"{q}::DOUBLE")
-                f.expr = (f"CASE WHEN {q} IS NULL THEN -1 ELSE coalesce(list_position("
-                          f"{literal_list(f.values)}, {x}), 0) END")
-            else:
-                x = f"epoch({q})" if kind in TEMPORAL_KINDS else f"{q}::DOUBLE"
-                f.edges = _edges(st.get("q"))
-                f.expr = _quantile_bin(x, f.edges)
-            out.append(f)
-        return out
 
     # -- running --
 
@@ -409,49 +299,17 @@ class TargetLeakage(QueryCheck):
         t = tctx.table
         lab = t.column(self.label_, f"table {self.table!r} ({t.source})")
         feats, skipped = self._candidates(t)
-        pre = self._prequery(tctx, t, lab, feats)
-        spec = self._plan_label(lab, pre)
-        feats = self._plan_features(feats, skipped)
+        pre = prequery(tctx, t, lab, feats)
+        spec = plan_label(lab, pre, self.label())
+        feats = plan_features(feats, skipped, explicit=self.features is not None)
         if spec is None or not feats:
             return []
         scores: dict[str, dict[str, Any]] = {}
         for start in range(0, len(feats), FEATURES_PER_QUERY):
-            chunk = feats[start:start + FEATURES_PER_QUERY]
-            scores.update(self._score(tctx, t, spec, chunk))
+            scores.update(score(tctx, t, spec, feats[start:start + FEATURES_PER_QUERY]))
         return self._judge(t, spec, feats, scores, skipped)
 
-    def _score(self, tctx: TableContext, t: Table, spec: _Label, feats: list[_Feature]) -> dict[str, dict[str, Any]]:
-        bins = [ident(f"b{i}") for i in range(len(feats))]
-        inner = ", ".join(f"{f.expr} AS {b}" for f, b in zip(feats, bins))
-        if spec.task == "multiclass":
-            sets = ", ".join(f"({b}, y)" for b in bins)
-            aggs = "count(*), 0, 0, 0, 0"
-        elif spec.task == "binary":
-            sets = ", ".join(f"({b})" for b in bins)
-            aggs = "count(*), sum(y), 0, 0, 0"
-        else:
-            sets = ", ".join(f"({b})" for b in bins)
-            aggs = "count(*), sum(y), sum(y * y), sum(u), sum(u * u)"
-        y_key = "y" if spec.task == "multiclass" else "NULL"
-        q = (f"SELECT {', '.join(bins)}, {y_key}, {aggs} FROM (SELECT {spec.y} AS y, {spec.u} AS u, {inner} "
-             f"FROM {t.ref} WHERE {spec.where}) GROUP BY GROUPING SETS ({sets})")
-        groups: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-        nb = len(bins)
-        for row in tctx.engine.sql(q, table=t):
-            idx = next(i for i in range(nb) if row[i] is not None)
-            groups[idx].append((row[idx], *row[nb:]))
-        out = {}
-        for i, f in enumerate(feats):
-            rows = groups.get(i, [])
-            if spec.task == "binary":
-                out[f.name] = _binary_scores(rows, f, spec)
-            elif spec.task == "regression":
-                out[f.name] = _regression_scores(rows)
-            else:
-                out[f.name] = _multiclass_scores(rows)
-        return out
-
-    def _judge(self, t: Table, spec: _Label, feats: list[_Feature], scores: dict[str, dict[str, Any]],
+    def _judge(self, t: Table, spec: Label, feats: list[Feature], scores: dict[str, dict[str, Any]],
                skipped: dict[str, str]) -> list[Finding]:
         metric, limit = {"binary": ("auc", self.max_auc), "regression": ("r2", self.max_r2),
                          "multiclass": ("accuracy", self.max_accuracy)}[spec.task]
@@ -491,152 +349,6 @@ class TargetLeakage(QueryCheck):
                                            f"{top!r} alone predicts {self.label_!r} ({name_metric} "
                                            f"{leaky[0][1][metric]:.3f}): it is probably derived from the outcome",
                                            0.8)])]
-
-
-_POSITIVE = {"1", "true", "t", "yes", "y", "pos", "positive"}
-_NEGATIVE = {"0", "false", "f", "no", "n", "neg", "negative"}
-
-
-def _positive_negative(vals: list[Any]) -> tuple[Any, Any]:
-    """(negative, positive) of a two-valued label, most frequent first in `vals`: True/1/'yes'-like is
-    positive; for other text, the rarer value; for numbers, the larger."""
-    a, b = vals
-    if isinstance(a, str) and isinstance(b, str):
-        la, lb = a.strip().lower(), b.strip().lower()
-        if la in _POSITIVE or lb in _NEGATIVE:
-            return b, a
-        return a, b  # b, the less frequent, is the positive class (e.g. 'churned')
-    return (a, b) if a < b else (b, a)
-
-
-def _edges(q: Any) -> list[float]:
-    vals = sorted({float(x) for x in (q or []) if x is not None and math.isfinite(float(x))})
-    return vals
-
-
-def _quantile_bin(x: str, edges: list[float]) -> str:
-    """The 1-based bin of `x` between sorted `edges` (-1 for NULL), as a balanced CASE tree: about log2(bins)
-    comparisons per value instead of a linear chain."""
-
-    def tree(lo: int, hi: int) -> str:  # bins lo..hi; edge i separates bin i+1 from bin i+2
-        if lo == hi:
-            return str(lo)
-        mid = (lo + hi) // 2
-        return f"CASE WHEN {x} < {literal(edges[mid - 1])} THEN {tree(lo, mid)} ELSE {tree(mid + 1, hi)} END"
-
-    return f"CASE WHEN {x} IS NULL THEN -1 ELSE {tree(1, len(edges) + 1)} END"
-
-
-def _auc(groups: Sequence[tuple[float, float, float]]) -> float | None:
-    """AUC from (score, positives, negatives) groups; ties count half."""
-    merged: dict[float, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for s, p, n in groups:
-        merged[round(s, 12)][0] += p
-        merged[round(s, 12)][1] += n
-    total_p = sum(v[0] for v in merged.values())
-    total_n = sum(v[1] for v in merged.values())
-    if not total_p or not total_n:
-        return None
-    acc, neg_below = 0.0, 0.0
-    for s in sorted(merged):
-        p, n = merged[s]
-        acc += p * (neg_below + 0.5 * n)
-        neg_below += n
-    return acc / (total_p * total_n)
-
-
-def _binary_scores(rows: list[tuple[Any, ...]], f: _Feature, spec: _Label) -> dict[str, Any]:
-    stats = [(b, int(r[1]), int(r[2] or 0)) for b, *r in rows]  # (bin, n, positives)
-    n_all = sum(n for _, n, _ in stats)
-    p_all = sum(p for _, _, p in stats)
-    if n_all == 0 or p_all in (0, n_all):
-        return {}
-    prior = p_all / n_all
-    in_sample = _auc([(p / n, p, n - p) for _, n, p in stats])
-    loo = []
-    for _, n, p in stats:  # each row scored by its bin's rate without itself (plus one pseudo-row at the prior)
-        loo.append(((p - 1 + prior) / n, p, 0))
-        loo.append(((p + prior) / n, 0, n - p))
-    auc = _auc(loo)
-    if auc is not None:  # pairs inside one bin are exchangeable: a tie, not the loss leave-one-out makes them
-        auc += 0.5 * sum(p * (n - p) for _, n, p in stats) / (p_all * (n_all - p_all))
-    out: dict[str, Any] = {"auc": round(auc, 6) if auc is not None else None,
-                           "auc_in_sample": round(in_sample, 6) if in_sample is not None else None,
-                           "bins": len(stats)}
-    if f.values is not None:
-        eq = 0
-        for b, n, p in stats:
-            if b is None or b < 1:
-                continue
-            v = f.values[b - 1]
-            if _same(v, spec.positive):
-                eq += p
-            elif _same(v, spec.negative):
-                eq += n - p
-        out["equal_to_label"] = round(eq / n_all, 6)
-    return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, str) != isinstance(b, str):
-        return False
-    try:
-        return bool(a == b)
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def _regression_scores(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
-    stats = [(int(r[1]), float(r[2] or 0), float(r[3] or 0), float(r[4] or 0), float(r[5] or 0))
-             for _, *r in rows]
-    n_all = sum(s[0] for s in stats)
-    if n_all < 3:
-        return {}
-    out: dict[str, Any] = {"bins": len(stats)}
-    for name, si, qi in (("r2", 1, 2), ("r2_rank", 3, 4)):
-        total = sum(s[si] for s in stats)
-        sst = sum(s[qi] for s in stats) - total * total / n_all
-        if sst <= 1e-12 * max(1.0, sum(s[qi] for s in stats)):
-            return {}
-        mean = total / n_all
-        sse = 0.0
-        for s in stats:
-            n, sy, syy = s[0], s[si], s[qi]
-            if n == 1:  # leave-one-out: no other row in the bin, predict the overall mean
-                sse += (sy - mean) ** 2
-            else:
-                ssw = max(syy - sy * sy / n, 0.0)
-                sse += (n / (n - 1)) ** 2 * ssw
-        out[name] = round(max(0.0, 1 - sse / sst), 6)
-    out["r2"] = max(out["r2"], out["r2_rank"])
-    return out
-
-
-def _multiclass_scores(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
-    per_bin: dict[Any, dict[Any, int]] = defaultdict(dict)
-    totals: dict[Any, int] = defaultdict(int)
-    for b, cls, n, *_ in rows:
-        per_bin[b][cls] = int(n)
-        totals[cls] += int(n)
-    n_all = sum(totals.values())
-    if n_all == 0 or len(totals) < 2:
-        return {}
-    base = max(totals.values()) / n_all
-    majority = max(totals, key=lambda c: totals[c])
-    correct = 0.0
-    for counts in per_bin.values():
-        for c, k in counts.items():  # leave-one-out majority vote: the bin without the row being scored
-            others = max((v for o, v in counts.items() if o != c), default=0)
-            if k - 1 > others:
-                correct += k
-            elif k - 1 == others:
-                if others == 0:  # a bin of one row: nothing left to vote, predict the overall majority
-                    correct += float(c == majority)
-                else:
-                    correct += 0.5 * k
-    acc = correct / n_all
-    return {"accuracy": round(acc, 6), "base_rate": round(base, 6),
-            "gain": round((acc - base) / (1 - base), 6) if base < 1 else 0.0, "bins": len(per_bin)}
 
 
 def _jsonable(v: Any) -> Any:

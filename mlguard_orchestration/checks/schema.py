@@ -19,14 +19,14 @@ from mlguard_orchestration.checks.base import (
     ScanCheck,
     ScannedTable,
     TableContext,
-    cause,
     names,
-    rate,
 )
-from mlguard_orchestration.diagnose.drift import renamed_twin
+from mlguard_orchestration.diagnose.drift import distribution_causes, renamed_twin
+from mlguard_orchestration.diagnose.duplicates import duplicate_causes
 from mlguard_orchestration.diagnose.types import text_type_causes
+from mlguard_orchestration.distances import rate
 from mlguard_orchestration.errors import SpecError, did_you_mean
-from mlguard_orchestration.report import Finding, Severity
+from mlguard_orchestration.report import Finding, Severity, cause, sample_value
 from mlguard_orchestration.sources import LOGICAL_TYPES, NUMERIC_KINDS, Subquery, kind_family
 
 LogicalType = Literal["integer", "float", "numeric", "string", "boolean", "timestamp", "timestamp_tz", "date",
@@ -63,10 +63,9 @@ def missing_column_finding(ctx: TableContext, column: str, severity: Severity, c
         causes.append(cause("cause.renamed_column", f"{column!r} appears to have been renamed to {hint!r}",
                             confidence, {"missing": column, "candidate": hint, "candidate_is_new": was_new,
                                          "same_kind_of_values": same_kind}))
-    from mlguard_orchestration.report import Finding as _F
-
-    return _F(code="schema.missing_column", check=check, severity=severity, message=message, table=table.name,
-              columns=[column], evidence={"available_columns": available[:100], "closest": hint}, causes=causes)
+    return Finding(code="schema.missing_column", check=check, severity=severity, message=message,
+                   table=table.name, columns=[column], evidence={"available_columns": available[:100],
+                                                                 "closest": hint}, causes=causes)
 
 
 class Schema(ScanCheck):
@@ -191,8 +190,6 @@ class Range(ScanCheck):
         share = rate(outside, col.non_null)
         if outside == 0 or share <= self.max_fraction_outside:
             return []
-        from mlguard_orchestration.diagnose.drift import distribution_causes
-
         ref = ctx.reference.columns.get(self.column) if ctx.reference else None
         bounds = f"[{_fmt(self.min)}, {_fmt(self.max)}]"
         return [self.finding(
@@ -235,8 +232,6 @@ class ReferenceRange(ReferenceCheck):
     def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
         """The batch's exact min and max say whether anything lies outside; only then are the values outside
         counted (one probe), so a passing range costs nothing in the scan."""
-        from mlguard_orchestration.diagnose.drift import distribution_causes
-
         reference = ctx.require_reference(self.label())
         partitions = set(ctx.partitions()) if not self.columns_ else set()
         out = []
@@ -394,8 +389,6 @@ class Unique(ScanCheck):
         share = rate(dup, n)
         if dup == 0 or share <= self.max_duplicate_rate:
             return []
-        from mlguard_orchestration.diagnose.duplicates import duplicate_causes
-
         return [self.finding("schema.not_unique",
                              f"{dup:,} of {n:,} rows ({share:.2%}) repeat a key of ({', '.join(self.columns_)})",
                              table=ctx.table.name, value=round(share, 6), threshold=self.max_duplicate_rate,
@@ -412,8 +405,4 @@ def _fmt(x: float | None) -> str:
 
 
 def _maybe_redact(ctx: TableContext, vals: list[Any]) -> list[Any]:
-    if not ctx.options.redact:
-        return vals
-    import hashlib
-
-    return [hashlib.sha256(str(v).encode()).hexdigest()[:10] for v in vals]
+    return [sample_value(v, redact=True) for v in vals] if ctx.options.redact else vals

@@ -21,11 +21,16 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from mlguard_orchestration._sql import literal
-from mlguard_orchestration.checks.base import PlannedTable, ReferenceCheck, ScannedTable, cause, ordered, rate
+from mlguard_orchestration.checks.base import (
+    PlannedTable,
+    ReferenceCheck,
+    ScannedTable,
+    ordered,
+)
 from mlguard_orchestration.diagnose.timing import offset_text, to_utc_naive
-from mlguard_orchestration.distances import js_distance
+from mlguard_orchestration.distances import js_distance, rate
 from mlguard_orchestration.profile import ColumnProfile, TableProfile
-from mlguard_orchestration.report import Cause, Finding, Severity
+from mlguard_orchestration.report import Cause, Finding, Severity, cause
 
 DAY = 86_400.0
 # Unit factors an epoch number can be misread by: value read / value meant.

@@ -10,8 +10,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from mlguard_orchestration._sql import ident
-from mlguard_orchestration.checks.base import PlannedTable, ScanCheck, ScannedTable, cause, ordered, rate
-from mlguard_orchestration.report import Finding
+from mlguard_orchestration.checks.base import PlannedTable, ScanCheck, ScannedTable, ordered
+from mlguard_orchestration.distances import rate
+from mlguard_orchestration.report import Finding, cause
 from mlguard_orchestration.sources import Subquery
 
 

@@ -14,10 +14,9 @@ import math
 
 import numpy as np
 
-from mlguard_orchestration.checks.base import cause
 from mlguard_orchestration.distances import js_distance
 from mlguard_orchestration.profile import ColumnProfile
-from mlguard_orchestration.report import Cause
+from mlguard_orchestration.report import Cause, cause
 from mlguard_orchestration.sources import kind_family
 
 # factor: (what the batch's values are if multiplied by `factor`, what they are if divided by it)

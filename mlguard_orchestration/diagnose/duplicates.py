@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mlguard_orchestration._sql import columns_tuple, ident
-from mlguard_orchestration.checks.base import TableContext, cause
-from mlguard_orchestration.report import Cause
+from mlguard_orchestration.checks.base import TableContext
+from mlguard_orchestration.report import Cause, cause
 
 MAX_CANDIDATES = 12
 

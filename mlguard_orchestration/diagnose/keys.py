@@ -15,15 +15,14 @@ Evidence holds numbers only; raw key values only with sample values on (hashed w
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlguard_orchestration._sql import ident
-from mlguard_orchestration.checks.base import cause, rate
-from mlguard_orchestration.report import Cause
+from mlguard_orchestration.distances import rate
+from mlguard_orchestration.report import Cause, cause, sample_value
 from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Column, Engine, Table
 
 
@@ -388,13 +387,8 @@ def type_mismatch_causes(probe: Probe | None) -> list[Cause]:
 # -- sample values (only with sample_values on) -------------------------------------------------------------
 
 
-def _show(value: Any, redact: bool) -> str:
-    text = str(value)
-    return hashlib.sha256(text.encode()).hexdigest()[:10] if redact else text
-
-
 def _key_value(values: tuple[Any, ...], redact: bool) -> str | list[str]:
-    shown = [_show(v, redact) for v in values]
+    shown = [sample_value(v, redact) for v in values]
     return shown[0] if len(shown) == 1 else shown
 
 

@@ -14,9 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from mlguard_orchestration._sql import literal
-from mlguard_orchestration.checks.base import cause
 from mlguard_orchestration.errors import SpecError
-from mlguard_orchestration.report import Cause
+from mlguard_orchestration.report import Cause, cause
 from mlguard_orchestration.sources import Column, Engine, Table
 
 HOUR_OFFSETS: tuple[int, ...] = tuple(h for h in range(-14, 15) if h) + (-24, 24)

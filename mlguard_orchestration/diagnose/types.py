@@ -5,8 +5,8 @@ its values parse — a share, never a value, so nothing sensitive reaches the re
 from __future__ import annotations
 
 from mlguard_orchestration._sql import ident
-from mlguard_orchestration.checks.base import TableContext, cause
-from mlguard_orchestration.report import Cause
+from mlguard_orchestration.checks.base import TableContext
+from mlguard_orchestration.report import Cause, cause
 from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS
 
 PARSE_SHARE = 0.9  # at least this share of the non-null values must parse for the cause to be named

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 import mlguard_orchestration.gate.metrics as m
-from mlguard_orchestration.checks.base import cause
 from mlguard_orchestration.gate.predictions import MIN_ROWS_FOR_CORRELATION
 from mlguard_orchestration.gate.run import GateRun
 from mlguard_orchestration.gate.slices import SliceColumn
-from mlguard_orchestration.report import Cause
+from mlguard_orchestration.gate.tables import is_path, read_ordered
+from mlguard_orchestration.report import Cause, cause
 
 
 def explain(run: GateRun, p: m.Prepared, rows: int, slice_data: dict[str, SliceColumn], eval_data: Any) -> None:
@@ -42,8 +42,6 @@ def aligned_features(run: GateRun, eval_data: Any, rows: int, y: np.ndarray) -> 
     """eval_data's numeric columns, when it holds the evaluation rows in the predictions' order (same row
     count, label column equal to the targets); else {} with a note saying why."""
     import pyarrow as pa
-
-    from mlguard_orchestration.gate.tables import is_path, read_ordered
 
     spec = run.spec
     is_frame = type(eval_data).__module__.split(".")[0] == "pandas"

@@ -8,10 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import mlguard_orchestration.gate.metrics as m
-from mlguard_orchestration.checks.base import cause
 from mlguard_orchestration.errors import SpecError
 from mlguard_orchestration.gate.run import GateRun
-from mlguard_orchestration.report import Finding
+from mlguard_orchestration.report import Finding, cause
 
 
 def overfit(run: GateRun, values: dict[str, float], train_metrics: Mapping[str, float] | None) -> None:
@@ -37,6 +36,7 @@ def overfit(run: GateRun, values: dict[str, float], train_metrics: Mapping[str, 
 
 
 def too_good(run: GateRun, reasons: list[str], train: Any, eval_data: Any) -> None:
+    # lazily: the data guard (every check, the suite, spec parsing) loads only for a gate given its tables
     from mlguard_orchestration.checks.leakage import GroupOverlap, TargetLeakage, TrainTestOverlap
     from mlguard_orchestration.guard import Guard
 

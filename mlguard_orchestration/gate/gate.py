@@ -33,7 +33,7 @@ import numpy as np
 
 import mlguard_orchestration.gate.metrics as m
 from mlguard_orchestration.errors import MlguardError, SpecError, did_you_mean, suggestion
-from mlguard_orchestration.fingerprint import collect, input_profile, record_run
+from mlguard_orchestration.fingerprint import collect, input_profile
 from mlguard_orchestration.gate.champion import compare_champion, plausible, resolve_champion
 from mlguard_orchestration.gate.features import explain
 from mlguard_orchestration.gate.fit import overfit, too_good
@@ -43,6 +43,7 @@ from mlguard_orchestration.gate.run import GateRun
 from mlguard_orchestration.gate.slices import judge_slices, slice_columns
 from mlguard_orchestration.gate.spec import GateSpec, UserMetric, gate_spec
 from mlguard_orchestration.report import Champion, ModelSummary, Report, TableSummary
+from mlguard_orchestration.runs import record_run
 from mlguard_orchestration.store import ProfileStore
 
 

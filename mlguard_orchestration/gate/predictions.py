@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 import mlguard_orchestration.gate.metrics as m
-from mlguard_orchestration.checks.base import cause
 from mlguard_orchestration.gate.metrics import is_labels
 from mlguard_orchestration.gate.run import GateRun
+from mlguard_orchestration.report import cause
 
 MIN_ROWS_FOR_CORRELATION = 30
 

@@ -12,14 +12,13 @@ import numpy as np
 import mlguard_orchestration.gate.metrics as m
 from mlguard_orchestration.errors import SpecError
 from mlguard_orchestration.gate.spec import GateSpec
+from mlguard_orchestration.gate.tables import is_path, read_ordered
 
 
 def from_tables(spec: GateSpec, predictions: Any, targets: Any, slices: Any) -> tuple[Any, Any, Any]:
     """Predictions, targets and slices given as paths/URIs, read in row order (one read per distinct path):
     predictions from `spec.prediction_column`, targets from `spec.target_column` (default `spec.label`),
     slices from `spec.slices` (default: every other column)."""
-    from mlguard_orchestration.gate.tables import is_path, read_ordered
-
     target_column = spec.target_column or spec.label
     named: dict[str, list[str]] = {}  # path -> the columns read from it by name
     if is_path(predictions):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 import mlguard_orchestration.gate.metrics as m
-from mlguard_orchestration.checks.base import cause
+from mlguard_orchestration._sql import ident
 from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
 from mlguard_orchestration.gate.metrics import (
     BOUNDED_SCORES,
@@ -26,7 +26,8 @@ from mlguard_orchestration.gate.metrics import (
     default_slice_metric,
 )
 from mlguard_orchestration.gate.run import GateRun
-from mlguard_orchestration.report import Cause
+from mlguard_orchestration.report import Cause, cause
+from mlguard_orchestration.sources import Engine
 
 MAX_SLICE_VALUES = 1_000
 
@@ -159,9 +160,6 @@ def training_share(column: str, bad: list[BadSlice], eval_rows: int, train: Any)
     """A cause when the badly served slices are rare in the training table (when it has the column)."""
     if train is None:
         return []
-    from mlguard_orchestration._sql import ident
-    from mlguard_orchestration.sources import Engine
-
     with Engine() as engine:
         t = engine.add("train", train)
         if column not in t.columns:

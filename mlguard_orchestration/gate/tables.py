@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from mlguard_orchestration._sql import ident
 from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
-from mlguard_orchestration.sources import _READ_ERRORS, _engine_error, _path_reader
+from mlguard_orchestration.sources import READ_ERRORS, engine_error, path_reader
 
 
 def is_path(obj: Any) -> bool:
@@ -33,11 +33,11 @@ def read_ordered(source: Any, columns: Sequence[str] | None, what: str) -> pa.Ta
         path = os.fspath(source)
         with duckdb.connect(":memory:") as con:
             try:
-                rel = con.sql(f"SELECT * FROM {_path_reader(path)}")
+                rel = con.sql(f"SELECT * FROM {path_reader(path)}")
                 names = _select(rel.columns, columns, what, path)
-                return con.sql(f"SELECT {', '.join(ident(c) for c in names)} FROM {_path_reader(path)}").to_arrow_table()
-            except _READ_ERRORS as exc:
-                raise _engine_error(exc, path) from exc
+                return con.sql(f"SELECT {', '.join(ident(c) for c in names)} FROM {path_reader(path)}").to_arrow_table()
+            except READ_ERRORS as exc:
+                raise engine_error(exc, path) from exc
     if isinstance(source, pa.Table):
         return source.select(_select(source.column_names, columns, what, "the Arrow table"))
     if type(source).__module__.split(".")[0] == "pandas" and type(source).__name__ == "DataFrame":

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from mlguard_orchestration import __version__
+from mlguard_orchestration._version import __version__
 from mlguard_orchestration.notify._secrets import Secrets, sending
 from mlguard_orchestration.notify.delivery import AttemptFailed
 

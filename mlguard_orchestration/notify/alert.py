@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlguard_orchestration.notify._secrets import Secrets
-from mlguard_orchestration.notify.links import run_url
+from mlguard_orchestration.notify.links import WHERE_ORDER, place, run_url
 from mlguard_orchestration.report import Cause, Report
 
 MAX_ERROR_CHARS = 2_000
@@ -23,9 +23,6 @@ MAX_TITLE_CHARS = 150
 MAX_WHERE = 10
 MAX_WHERE_CHARS = 200
 MAX_URL_CHARS = 2_000  # a longer link is left out (a cut URL leads nowhere)
-# The keys adapters put in `where`, in the order people read them; any other key follows.
-_WHERE_ORDER = ("orchestrator", "dag_id", "flow_name", "task_id", "task_name", "run_id", "flow_run_name",
-                "flow_run_id", "task_run_name", "task_run_id", "try_number", "run_count", "map_index")
 
 Event = Literal["mlguard.guard_failed", "mlguard.task_failed"]
 
@@ -70,9 +67,7 @@ class Alert(BaseModel):
     @property
     def place(self) -> str:
         """'dag.task' or 'flow.task': where it failed, in one short phrase."""
-        w = self.where
-        return ".".join(p for p in (w.get("dag_id") or w.get("flow_name"), w.get("task_id") or w.get("task_name"))
-                        if p)
+        return place(self.where)
 
     @property
     def title(self) -> str:
@@ -118,7 +113,7 @@ class Alert(BaseModel):
 
     def where_lines(self) -> list[tuple[str, str]]:
         """(key, value) pairs in reading order, at most MAX_WHERE, each value bounded."""
-        keys = [k for k in _WHERE_ORDER if k in self.where] + [k for k in self.where if k not in _WHERE_ORDER]
+        keys = [k for k in WHERE_ORDER if k in self.where] + [k for k in self.where if k not in WHERE_ORDER]
         return [(clip(k, 50), clip(self.where[k], MAX_WHERE_CHARS)) for k in keys[:MAX_WHERE]]
 
     def link(self, base_url: str | None) -> str | None:

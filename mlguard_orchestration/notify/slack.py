@@ -16,10 +16,10 @@ from mlguard_orchestration.notify import _http
 from mlguard_orchestration.notify._secrets import Secrets
 from mlguard_orchestration.notify.alert import Alert, clip
 from mlguard_orchestration.notify.delivery import Delivery, Policy, deliver
+from mlguard_orchestration.notify.links import open_label
 
 SECTION_MAX_CHARS = 3_000
 FALLBACK_MAX_CHARS = 3_000
-_UI = {"airflow": "Open in Airflow", "prefect": "Open in Prefect"}
 
 
 class SlackNotifier:
@@ -78,7 +78,7 @@ def blocks(alert: Alert, base_url: str | None) -> list[dict[str, Any]]:
                                                     for k, v in where]})
     link = alert.link(base_url)
     if link and len(link) <= 3_000:
-        label = _UI.get(alert.where.get("orchestrator", ""), "Open the run")
+        label = open_label(alert.where)
         out.append({"type": "actions", "elements": [
             {"type": "button", "text": {"type": "plain_text", "text": label}, "url": link}]})
     return out

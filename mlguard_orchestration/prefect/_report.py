@@ -38,7 +38,7 @@ def failure_message(report: Report) -> str:
             + (f" (+{more} more finding{'s' if more > 1 else ''})" if more else ""))
 
 
-class GuardCheckFailed(GuardFailed):
+class GuardCheckFailed(GuardFailed[Report]):
     """A check failed; `.report` is the full Report (also in the task run's artifacts). Never retried."""
 
     def __init__(self, report: Report) -> None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -44,19 +43,20 @@ from mlguard_orchestration.prefect._report import (
     run_context,
 )
 from mlguard_orchestration.report import Report
+from mlguard_orchestration.store import default_store as _default_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def default_store() -> str:
-    """Where references live when neither the decorator nor its spec says: $MLGUARD_STORE, else
-    $PREFECT_HOME/mlguard/profiles. With several workers, point MLGUARD_STORE at shared object storage."""
+    """`store.default_store` under Prefect's home: $MLGUARD_STORE, else $PREFECT_HOME/mlguard/profiles."""
     from prefect.settings import get_current_settings
 
-    return os.environ.get("MLGUARD_STORE") or str(get_current_settings().home / "mlguard" / "profiles")
+    return _default_store(get_current_settings().home)
 
 
-def _task_name(fn: Callable[..., Any]) -> str:
+def current_task_name(fn: Callable[..., Any]) -> str:
+    """The running Prefect task's name (what a guard is named after by default), else the function's."""
     from prefect.context import TaskRunContext
 
     ctx = TaskRunContext.get()
@@ -119,7 +119,7 @@ def guard_output(*, checks: Sequence[Any] = (), spec: str | None = None, name: s
         def call(run: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             install_retry_condition()
             result = run(*args, **kwargs)
-            _run_guard(settings, _task_name(fn), tables_of(result, table))
+            _run_guard(settings, current_task_name(fn), tables_of(result, table))
             return result
         return _wrap(fn, call)
     return decorate
@@ -148,7 +148,7 @@ def guard_inputs(*params: str, checks: Sequence[Any] = (), spec: str | None = No
             install_retry_condition()
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
-            _run_guard(settings, _task_name(fn), {p: bound.arguments[p] for p in params})
+            _run_guard(settings, current_task_name(fn), {p: bound.arguments[p] for p in params})
             return run(*args, **kwargs)
         return _wrap(fn, call)
     return decorate
@@ -177,7 +177,7 @@ def guard_training(*, config: Mapping[str, Any] | None = None, name: str | None 
 
         def call(run: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             install_retry_condition()
-            factory = TrainingGuardFactory(name or _task_name(fn), settings, run_context())
+            factory = TrainingGuardFactory(name or current_task_name(fn), settings, run_context())
             bound = visible.bind(*args, **kwargs)
             try:
                 result = run(*bound.args, **bound.kwargs, guard=factory)

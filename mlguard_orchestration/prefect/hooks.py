@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from mlguard_orchestration.notify import Alert, Notifier, notify
+from mlguard_orchestration.notify import Alert, Notifier, notify, run_url
 from mlguard_orchestration.prefect.blocks import NotifierBlock
 from mlguard_orchestration.report import Report
 
@@ -50,13 +50,16 @@ def _where(obj: Any, run: Any) -> dict[str, str]:
 
 
 def alert_for(obj: Any, run: Any, state: Any) -> Alert:
-    """The Alert for a failed task or flow run: its guard report when a guard stopped it."""
-    from prefect.utilities.urls import url_for
+    """The Alert for a failed task or flow run: its guard report when a guard stopped it, and a link to the run
+    in the UI at PREFECT_UI_URL (built as every link is, by `notify.run_url`)."""
+    from prefect.settings import get_current_settings
 
     error = _failure(state)
     report = getattr(error, "report", None)
-    return Alert.of(report if isinstance(report, Report) else None, where=_where(obj, run),
-                    error=error if error is not None else state.message, url=url_for(run))
+    where = _where(obj, run)
+    return Alert.of(report if isinstance(report, Report) else None, where=where,
+                    error=error if error is not None else state.message,
+                    url=run_url(get_current_settings().ui_url, where))
 
 
 def notify_on_failure(*targets: Notifier | NotifierBlock) -> Hook:

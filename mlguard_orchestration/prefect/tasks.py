@@ -18,7 +18,7 @@ from prefect import task
 from mlguard_orchestration.adapters import GuardSettings, tables_of
 from mlguard_orchestration.errors import MlguardError, SpecError
 from mlguard_orchestration.prefect._report import logical_date, publish, retry_condition, run_context
-from mlguard_orchestration.prefect.decorators import _task_name, default_store
+from mlguard_orchestration.prefect.decorators import current_task_name, default_store
 from mlguard_orchestration.report import Report
 
 
@@ -30,7 +30,7 @@ def guard_data(tables: Mapping[str, Any] | Any, spec: str | None = None, checks:
                reference_policy: str | None = None) -> dict[str, Any]:
     """Run a guard — a spec file and/or checks, optionally against references — over `tables` ({name: source};
     a single source is the table "data"). The guard is named by `name`, else its spec, else the task."""
-    task_name = _task_name(guard_data.fn)
+    task_name = current_task_name(guard_data.fn)
     try:
         settings = GuardSettings(name=name, spec=spec, checks=list(checks), default_suite=default_suite,
                                  label_column=label_column, reference=reference, store=store,

@@ -71,7 +71,7 @@ class GuardConfig(BaseModel):
                                 "passed to step(): label entropy for classes, per-output variance for regression — "
                                 "and no longer falls, while the predictions vary across samples, learns nothing from "
                                 "its inputs: a fail (after plateau_steps when the predictions barely vary).")
-    constant_margin: float = Field(0.03, ge=0, description="Within this share below (and 3× it above) the constant-"
+    constant_margin: float = Field(0.025, ge=0, description="Within this share below (and 3× it above) the constant-"
                                    "prediction level counts as 'at' it.")
     plateau_steps: int = Field(300, ge=1, description="After this many steps, a rolling median that has not ...")
     plateau_min_improvement: float = Field(0.05, ge=0, description="... improved by this share of the initial loss "

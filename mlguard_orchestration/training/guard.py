@@ -48,11 +48,13 @@ from torch import nn
 
 from mlguard_orchestration.errors import GuardFailed
 from mlguard_orchestration.report import Finding, Report
+from mlguard_orchestration.training.causes import rank_causes
 from mlguard_orchestration.training.config import GuardConfig
 from mlguard_orchestration.training.constant_level import FORMS
 from mlguard_orchestration.training.evidence import DeadLayer, ModuleFault, SampleFault, TrainingEvidence
 from mlguard_orchestration.training.indices import IndexedLoader
 from mlguard_orchestration.training.judges import AbsentJudge, GradJudge, LossJudge, StallJudge, Verdict
+from mlguard_orchestration.training.locate import locate_non_finite
 from mlguard_orchestration.training.measure import BASE, Record, StepMeter, norms
 from mlguard_orchestration.training.probes import ActivationProbe, dead_layers
 from mlguard_orchestration.training.sampled_judges import OverfitJudge, ProbeJudge
@@ -74,7 +76,7 @@ VARIES = 0.03
 _RECENT = 3  # batches a restored snapshot's forward pass is checked on (the failing one included)
 
 
-class TrainingStopped(GuardFailed):
+class TrainingStopped(GuardFailed[Report]):
     """Training was stopped by a fail finding. `report` holds the diagnosis; the weights are the restored ones
     (the report's `weights_from_step` evidence says from which step)."""
 
@@ -349,8 +351,6 @@ class TrainingGuard:
         fault: ModuleFault | None = None
         sample: SampleFault | None = None
         if self.config.locate and self.compute_loss is not None and record.batch is not None and local_kind:
-            from mlguard_orchestration.training.locate import locate_non_finite
-
             fault, sample = locate_non_finite(self._inner, self.compute_loss, record.batch, max_samples=50)
         verdict = non_finite_verdict(record, kind, rank, loss, total, fault=fault, sample=sample,
                                      distributed=self._dist, last_good_step=self.last_good_step,
@@ -386,8 +386,6 @@ class TrainingGuard:
             self._findings[v.code] = self._finding(v)
 
     def _finding(self, v: Verdict, rank: int | None = None, **evidence: Any) -> Finding:
-        from mlguard_orchestration.training.causes import rank_causes
-
         rank = self._rank if rank is None else rank
         step = int(v.evidence.get("step", self.step_count))
         ev = self._evidence(step, rank, **evidence)

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mlguard_orchestration.training.artifacts import write_repro
 from mlguard_orchestration.training.evidence import ModuleFault, SampleFault
 from mlguard_orchestration.training.indices import dataset_indices
 from mlguard_orchestration.training.judges import Verdict
@@ -95,8 +96,6 @@ def leave_working_weights(v: Verdict, record: Record | None, step: int, skipped:
 def write_stop_artifact(directory: Path | None, guard: str, v: Verdict, record: Record, step: int,
                         sample: SampleFault | None, fault: ModuleFault | None,
                         restored: Restored | None) -> str | None:
-    from mlguard_orchestration.training.artifacts import write_repro
-
     positions = sample.indices if sample is not None else None
     indices = dataset_indices(positions, record.indices) if positions else record.indices
     return write_repro(directory, guard, step=step, code=v.code, message=v.message, batch=record.batch,

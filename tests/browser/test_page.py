@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mlguard_orchestration.html import to_html
 from mlguard_orchestration.report import Report
 from tests import _browser
 from tests.html import _reports
@@ -23,7 +24,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Report, P
     out = {}
     for name, report in reports.items():
         path = d / f"{name}.html"
-        path.write_text(report.to_html(), encoding="utf-8")
+        path.write_text(to_html(report), encoding="utf-8")
         out[name] = (report, path)
     return out
 

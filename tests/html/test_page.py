@@ -55,7 +55,7 @@ def _self_contained(page: str) -> None:
 
 
 def test_the_verdict_and_top_cause_come_first_then_each_finding_drawn(drift: Report) -> None:
-    page = drift.to_html()
+    page = to_html(drift)
     _self_contained(page)
     text = " ".join(parse(page).text)
     assert drift.top_cause is not None and drift.status == "fail"
@@ -93,7 +93,7 @@ def test_since_the_previous_run_lists_new_and_persisting_findings(drift: Report)
 def test_every_family_draws_its_evidence(build, marks: list[str]) -> None:
     report = build()
     assert report.status == "fail", report.headline()
-    page = report.to_html()
+    page = to_html(report)
     _self_contained(page)
     for mark in marks:
         assert mark in page, mark
@@ -101,7 +101,7 @@ def test_every_family_draws_its_evidence(build, marks: list[str]) -> None:
 
 
 def test_a_page_with_nothing_to_draw_still_reads(tmp_path: Path) -> None:
-    page = Report(guard="quiet", status="pass", checks_run=7).to_html()
+    page = to_html(Report(guard="quiet", status="pass", checks_run=7))
     assert "All 7 checks passed" in " ".join(parse(page).text) and "<svg" not in page
 
 

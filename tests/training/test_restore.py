@@ -132,8 +132,10 @@ def test_rotation_never_deletes_the_last_healthy_checkpoint(tmp_path: Path) -> N
 
 def test_tracked_loader_with_workers_knows_each_batch_s_dataset_indices() -> None:
     x = torch.arange(60, dtype=torch.float32)[:, None]
+    # spawned workers: a forked one inherits whatever threads the test process runs (DuckDB, Airflow, a server
+    # of another test) and dies at random on a busy machine
     dl = DataLoader(TensorDataset(x, torch.arange(60)), batch_size=8, shuffle=True, num_workers=2,
-                    generator=torch.Generator().manual_seed(3))
+                    generator=torch.Generator().manual_seed(3), multiprocessing_context="spawn")
     tracked = IndexedLoader(dl)
     seen = []
     for xb, yb in tracked:

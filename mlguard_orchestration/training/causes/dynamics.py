@@ -6,8 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from mlguard_orchestration.checks.base import cause
-from mlguard_orchestration.report import Cause
+from mlguard_orchestration.report import Cause, cause
 from mlguard_orchestration.training.causes._common import (
     GRAD_WEIGHT_HIGH,
     GROWTH_STRONG,

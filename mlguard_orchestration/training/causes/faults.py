@@ -3,8 +3,7 @@ half-precision overflow, a bad initialisation."""
 
 from __future__ import annotations
 
-from mlguard_orchestration.checks.base import cause
-from mlguard_orchestration.report import Cause
+from mlguard_orchestration.report import Cause, cause
 from mlguard_orchestration.training.causes._common import (
     DTYPE_MAX,
     EARLY_STEP,

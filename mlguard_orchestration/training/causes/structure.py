@@ -4,8 +4,7 @@ first two also makes the loss sit at the constant-prediction level, and then say
 
 from __future__ import annotations
 
-from mlguard_orchestration.checks.base import cause
-from mlguard_orchestration.report import Cause
+from mlguard_orchestration.report import Cause, cause
 from mlguard_orchestration.training.causes._common import finite, flat, fmt_names
 from mlguard_orchestration.training.evidence import TrainingEvidence
 

@@ -9,8 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mlguard_orchestration.checks.base import cause
-from mlguard_orchestration.report import Cause
+from mlguard_orchestration.report import Cause, cause
 from mlguard_orchestration.training.checklist._common import (
     Batch,
     BatchError,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlguard_orchestration.checks.base import cause
+from mlguard_orchestration.report import cause
 from mlguard_orchestration.training.checklist._common import (
     Batch,
     BatchError,

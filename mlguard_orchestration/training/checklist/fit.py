@@ -19,8 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from mlguard_orchestration.checks.base import cause
-from mlguard_orchestration.report import Cause
+from mlguard_orchestration.report import Cause, cause
 from mlguard_orchestration.training.checklist._common import (
     OVERFIT_LR,
     Batch,
