@@ -1,6 +1,7 @@
 # mlguard-orchestration developer Makefile.
 #   make .venv  - create/refresh the pinned virtualenv (stamp-based)
-#   make test   - ruff, mypy (config in pyproject.toml) and the test suite (sets everything up from a fresh clone)
+#   make test   - ruff, mypy (config in pyproject.toml) and the test suite on 2 workers (sets everything up from a
+#                 fresh clone)
 #   make demo   - run the example pipeline (ORCHESTRATOR=airflow|prefect; default airflow)
 #   make test-prefect-latest - the core and Prefect tests on the newest Prefect, without Airflow
 #   make bench  - run the data-guard benchmarks
@@ -69,11 +70,15 @@ demo: .venv
 demo-cli: .venv
 	$(VPY) -m dags_examples.cli_demo
 
+# Two pytest-xdist workers (the machine has 2 cores; TEST_WORKERS=0 runs in one process): a test directory
+# sharing a session server (Prefect, PostgreSQL/Spark) or a module goes to one worker whole (tests/conftest.py).
+TEST_WORKERS ?= 2
+
 test: .venv
 	@mkdir -p "$(AIRFLOW_HOME)"
 	$(VPY) -m ruff check .
 	$(VPY) -m mypy
-	$(VPY) -m pytest -q -p no:cacheprovider
+	$(VPY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup
 
 # docker/install.sh is what the Airflow image runs; images cannot be pulled here, so CI runs the same script
 # against a fresh venv holding the pinned Airflow (a stand-in for the image's environment).
