@@ -15,7 +15,7 @@ from prefect.settings import get_current_settings
 
 import mlguard_orchestration as mg
 from mlguard_orchestration.notify import SlackNotifier, WebhookNotifier
-from mlguard_orchestration.notify.alert import clip
+from mlguard_orchestration.notify.alert import Alert, clip
 from mlguard_orchestration.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from mlguard_orchestration.prefect import (
     EmailNotifierBlock,
@@ -88,6 +88,7 @@ def test_task_failure_posts_the_guard_report_to_slack_webhook_and_email(http_ser
     (hook,) = [r for r in http_server.requests if r.path == HOOK_PATH]
     assert json.loads(hook.body) == {"event": "mlguard.guard_failed", "headline": headline, "where": where,
                                      "url": ui(f"/runs/task-run/{run.id}"), "error": f"GuardCheckFailed: {error}",
+                                     "news": Alert.of(report).news,  # with the store's previous run, what is new
                                      "report": report.compact()}
     assert hook.headers[SIGNATURE_HEADER] == signature(HMAC_KEY, hook.headers[TIMESTAMP_HEADER], hook.body)
 
