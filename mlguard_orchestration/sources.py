@@ -19,8 +19,10 @@ from typing import Any, Self
 import duckdb
 import pyarrow as pa
 
-from mlguard_orchestration import _frames, _paths, _wide
+from mlguard_orchestration._frames import check_pandas, require_scannable_arrow, require_unique_names
+from mlguard_orchestration._paths import duplicate_columns, path_source
 from mlguard_orchestration._sql import ident
+from mlguard_orchestration._wide import ONE_THREAD_COLUMNS, split
 from mlguard_orchestration.errors import SourceError, SpecError, missing_column_error
 
 # Logical kinds: what a data scientist means by a column's type, independent of the storage width.
@@ -133,7 +135,7 @@ def path_reader(path: str) -> str:
     """The DuckDB table function reading a path, directory or glob literally (see `_paths`); SourceError when
     nothing is there, SpecError for a FIFO or device. Public for code that reads paths with its own statement
     (the gate's tables), with `READ_ERRORS` and `engine_error` to report failures the same way."""
-    return _paths.path_source(path).reader
+    return path_source(path).reader
 
 
 # Errors that mean the guard built a wrong statement (a bug: never reported as bad data). Every other engine
@@ -223,10 +225,10 @@ class Engine:
     def _register(self, view: str, data: Any, source: str) -> None:
         q = ident(view)
         if isinstance(data, (str, os.PathLike)):
-            src = _paths.path_source(os.fspath(data))
+            src = path_source(os.fspath(data))
             self.con.execute(f"CREATE VIEW {q} AS SELECT * FROM {src.reader}")
-            for file, names in _paths.duplicate_columns(self.con, src).items():
-                _frames.require_unique_names([*names, *names], f"file {file!r}")
+            for file, names in duplicate_columns(self.con, src).items():
+                require_unique_names([*names, *names], f"file {file!r}")
             self._readers[view] = src.reader
             return
         if isinstance(data, Sql):
@@ -238,7 +240,7 @@ class Engine:
                 self.con.execute(f"CREATE VIEW {q} AS {data.query}")
                 # DESCRIBE binds without running, and shows the repeated names that the view renamed.
                 names = [r[0] for r in self.con.execute(f"DESCRIBE {data.query}").fetchall()]
-                _frames.require_unique_names(names, source)
+                require_unique_names(names, source)
             else:
                 self._materialise(q, _arrow_reader(data.connection.sql(data.query)), source)
             return
@@ -261,7 +263,7 @@ class Engine:
             self._register_arrow(view, arrow, source)
             return
         if mod == "pandas" and type(data).__name__ == "DataFrame":
-            _frames.check_pandas(data, source)
+            check_pandas(data, source)
             self._register_object(view, data)
             return
         raise SpecError(
@@ -271,8 +273,8 @@ class Engine:
         )
 
     def _register_arrow(self, view: str, data: pa.Table | pa.RecordBatch, source: str) -> None:
-        _frames.require_unique_names(data.schema.names, source)
-        _frames.require_scannable_arrow(data.schema, source)
+        require_unique_names(data.schema.names, source)
+        require_scannable_arrow(data.schema, source)
         self._register_object(view, data)
 
     def _register_object(self, view: str, data: Any) -> None:
@@ -281,8 +283,8 @@ class Engine:
         self._objects[view] = data
 
     def _materialise(self, q: str, reader: pa.RecordBatchReader, source: str) -> None:
-        _frames.require_unique_names(reader.schema.names, source)
-        _frames.require_scannable_arrow(reader.schema, source)
+        require_unique_names(reader.schema.names, source)
+        require_scannable_arrow(reader.schema, source)
         arrow_view = f"{q[:-1]}_stream\""
         self.con.register(arrow_view.strip('"'), reader)
         try:
@@ -308,19 +310,19 @@ class Engine:
         columns ({name: SQL}) that the aggregates may use, computed once per row; `limit` aggregates over the
         first `limit` rows only.
 
-        A wide table (more than `_wide.GROUP_COLUMNS` columns) gets one statement per group of columns, each
+        A wide table (more than `GROUP_COLUMNS` columns) gets one statement per group of columns, each
         reading only its columns (see `_wide`): time linear in the columns, memory bounded by a group."""
         if not exprs:
             return {}
         rendered = {k: e.render(table) if isinstance(e, Subquery) else e for k, e in exprs.items()}
-        groups = _wide.split(rendered, list(table.columns), derived or {})
+        groups = split(rendered, list(table.columns), derived or {})
         if groups is None:
             source = table.ref if limit is None else f"(SELECT * FROM {table.ref} LIMIT {int(limit)})"
             return self._aggregate(table, exprs, list(exprs), source, derived or {})
         values: dict[str, Any] = {}
         for group in groups:
             with self._columns(table, group.columns) as narrow, \
-                    self._one_thread(len(group.columns) > _wide.ONE_THREAD_COLUMNS):
+                    self._one_thread(len(group.columns) > ONE_THREAD_COLUMNS):
                 source = narrow if limit is None else f"(SELECT * FROM {narrow} LIMIT {int(limit)})"
                 derived_here = {name: (derived or {})[name] for name in group.derived}
                 values.update(self._aggregate(table, exprs, group.keys, source, derived_here))

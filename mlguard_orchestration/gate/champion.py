@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-import mlguard_orchestration.gate.metrics as m
 from mlguard_orchestration.errors import SpecError
+from mlguard_orchestration.gate.metrics import gain as metric_gain
+from mlguard_orchestration.gate.metrics import relative as metric_relative
+from mlguard_orchestration.gate.metrics import shortfall as metric_shortfall
 from mlguard_orchestration.gate.run import GateRun
 from mlguard_orchestration.report import Champion, Report
 from mlguard_orchestration.store import ProfileStore
@@ -73,17 +75,17 @@ def compare_champion(run: GateRun, values: dict[str, float], champ: Champion | N
             raise SpecError(f"cannot compare your metric {name!r} with the champion: say whether higher is "
                             f"better with higher_is_better={{{name!r}: True}} (or give it a min/max threshold).")
         v, c = values[name], champ.metrics[name]
-        worse = m.shortfall(name, higher, c, v)
+        worse = metric_shortfall(name, higher, c, v)
         tol = run.spec.tolerance_for(name)
         if worse > tol:
-            how = f"{worse:.1%}" if m.relative(name) else f"{worse:.4g}"
+            how = f"{worse:.1%}" if metric_relative(name) else f"{worse:.4g}"
             run.finding("gate.champion_regression", f"champion({name})",
                          f"{name} is {v:.4g}, worse than the champion {champ.model!r} ({c:.4g}) by {how} "
-                         f"(tolerance {tol:g}{' relative' if m.relative(name) else ''}) on the same "
+                         f"(tolerance {tol:g}{' relative' if metric_relative(name) else ''}) on the same "
                          "evaluation data", value=v, threshold=c,
                          evidence={"metric": name, "champion": c, "shortfall": round(worse, 6),
                                    "tolerance": tol, "registered_at": champ.registered_at.isoformat()})
-        gain = m.gain(name, higher, c, v)
+        gain = metric_gain(name, higher, c, v)
         if gain is not None and gain > run.spec.max_jump and -worse > tol:
             jumps.append(f"{name} {v:.4g} removes {gain:.0%} of champion {champ.model!r}'s remaining error "
                          f"({c:.4g}) at once")

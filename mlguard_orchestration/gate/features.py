@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-import mlguard_orchestration.gate.metrics as m
+from mlguard_orchestration.gate.metrics import Prepared
+from mlguard_orchestration.gate.metrics import correlation as metric_correlation
 from mlguard_orchestration.gate.predictions import MIN_ROWS_FOR_CORRELATION
 from mlguard_orchestration.gate.run import GateRun
 from mlguard_orchestration.gate.slices import SliceColumn
@@ -17,7 +18,7 @@ from mlguard_orchestration.gate.tables import is_path, read_ordered
 from mlguard_orchestration.report import Cause, cause
 
 
-def explain(run: GateRun, p: m.Prepared, rows: int, slice_data: dict[str, SliceColumn], eval_data: Any) -> None:
+def explain(run: GateRun, p: Prepared, rows: int, slice_data: dict[str, SliceColumn], eval_data: Any) -> None:
     """A cause for a weak model or a badly served slice when its errors still follow a column of the
     (row-aligned) evaluation table: the model does not get that column's signal."""
     todo = [i for i, f in enumerate(run.findings) if f.code in EXPLAINED and not f.causes]
@@ -88,7 +89,7 @@ def unused_feature(features: dict[str, np.ndarray], residual: np.ndarray, mask: 
         if np.isnan(xs).all():
             continue
         xs = np.where(np.isnan(xs), np.nanmean(xs), xs)
-        r = m.correlation(xs, r_all)
+        r = metric_correlation(xs, r_all)
         if not math.isfinite(r) or abs(r) < UNUSED_MIN_CORRELATION:
             continue
         lower = math.tanh(math.atanh(min(abs(r), 0.999999)) - z / math.sqrt(n - 3))

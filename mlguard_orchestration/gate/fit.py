@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import mlguard_orchestration.gate.metrics as m
 from mlguard_orchestration.errors import SpecError
+from mlguard_orchestration.gate.metrics import relative, shortfall
 from mlguard_orchestration.gate.run import GateRun
 from mlguard_orchestration.report import Finding, cause
 
@@ -23,12 +23,12 @@ def overfit(run: GateRun, values: dict[str, float], train_metrics: Mapping[str, 
             raise SpecError(f"cannot compare train and validation {name!r}: set higher_is_better={{{name!r}: "
                             "…}.")
         run.checks += 1
-        limit = run.spec.overfit_max_gap or (0.5 if m.relative(name) else 0.1)
-        gap = m.shortfall(name, higher, float(train_value), values[name])
+        limit = run.spec.overfit_max_gap or (0.5 if relative(name) else 0.1)
+        gap = shortfall(name, higher, float(train_value), values[name])
         if gap > limit:
             run.finding("gate.overfit", f"overfit({name})",
                          f"train {name} {float(train_value):.4g} vs validation {values[name]:.4g}: a gap of "
-                         f"{gap:.1%}" + ("" if m.relative(name) else f" ({gap:.3f} points)")
+                         f"{gap:.1%}" + ("" if relative(name) else f" ({gap:.3f} points)")
                          + f", more than {limit:g}", value=round(gap, 6), threshold=limit,
                          evidence={"metric": name, "train": float(train_value), "validation": values[name]},
                          causes=[cause("cause.memorisation", f"the model scores {float(train_value):.4g} on "

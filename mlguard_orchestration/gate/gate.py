@@ -31,12 +31,13 @@ from typing import Any
 
 import numpy as np
 
-import mlguard_orchestration.gate.metrics as m
 from mlguard_orchestration.errors import MlguardError, SpecError, did_you_mean, suggestion
 from mlguard_orchestration.fingerprint import collect, input_profile
 from mlguard_orchestration.gate.champion import compare_champion, plausible, resolve_champion
 from mlguard_orchestration.gate.features import explain
 from mlguard_orchestration.gate.fit import overfit, too_good
+from mlguard_orchestration.gate.metrics import Prepared, overall
+from mlguard_orchestration.gate.metrics import available as metric_available
 from mlguard_orchestration.gate.predictions import degenerate, exploded
 from mlguard_orchestration.gate.prepare import as_array, from_tables, prepare, target_digest
 from mlguard_orchestration.gate.run import GateRun
@@ -127,15 +128,15 @@ def _judge(run: GateRun, predictions: Any, targets: Any, slices: Any, user: Mapp
                                                      columns=2 + len(slice_data))})
 
 
-def measure(run: GateRun, p: m.Prepared, raw_pred: np.ndarray, raw_y: np.ndarray,
+def measure(run: GateRun, p: Prepared, raw_pred: np.ndarray, raw_y: np.ndarray,
              user: Mapping[str, UserMetric]) -> dict[str, float]:
-    available = m.available(p)
+    available = metric_available(p)
     wanted = run.spec.metrics if run.spec.metrics is not None else available
     for metric_name in wanted:
         if metric_name not in available:
             raise SpecError(f"metric {metric_name!r} is not defined for these {p.task} predictions "
                             f"(probabilities: {p.probabilities}); available: {available}.")
-    values: dict[str, float] = {name: round(m.overall(name, p), 6) for name in wanted}
+    values: dict[str, float] = {name: round(overall(name, p), 6) for name in wanted}
     for name, metric in user.items():
         if callable(metric):
             try:

@@ -9,15 +9,15 @@ from typing import Any
 
 import numpy as np
 
-import mlguard_orchestration.gate.metrics as m
-from mlguard_orchestration.gate.metrics import is_labels
+from mlguard_orchestration.gate.metrics import Prepared, is_labels
+from mlguard_orchestration.gate.metrics import correlation as metric_correlation
 from mlguard_orchestration.gate.run import GateRun
 from mlguard_orchestration.report import cause
 
 MIN_ROWS_FOR_CORRELATION = 30
 
 
-def exploded(run: GateRun, p: m.Prepared) -> np.ndarray | None:
+def exploded(run: GateRun, p: Prepared) -> np.ndarray | None:
     """Non-finite predictions are a finding; returns the mask of finite rows (None when all are)."""
     run.checks += 1
     pred = p.proba if p.proba is not None else p.score
@@ -33,7 +33,7 @@ def exploded(run: GateRun, p: m.Prepared) -> np.ndarray | None:
                  evidence={"non_finite": bad, "rows": p.rows})
     return finite
 
-def degenerate(run: GateRun, p: m.Prepared) -> bool:
+def degenerate(run: GateRun, p: Prepared) -> bool:
     """Collapsed, exploded (by range), one-class and uncorrelated predictions; True when any fired."""
     if p.rows == 0:
         return True
@@ -66,7 +66,7 @@ def degenerate(run: GateRun, p: m.Prepared) -> bool:
         correlation(run, p)
     return len(run.findings) > before
 
-def single_class(run: GateRun, p: m.Prepared) -> None:
+def single_class(run: GateRun, p: Prepared) -> None:
     run.checks += 1
     assert p.label is not None
     predicted = np.unique(p.label)
@@ -86,7 +86,7 @@ def single_class(run: GateRun, p: m.Prepared) -> None:
                  evidence={"target_class_counts": {class_name(c): int(n) for c, n in
                                                    list(zip(classes, counts))[:20]}}, causes=causes)
 
-def value_range(run: GateRun, p: m.Prepared) -> None:
+def value_range(run: GateRun, p: Prepared) -> None:
     assert p.score is not None
     y_range = float(p.y.max() - p.y.min())
     pred_range = float(p.score.max() - p.score.min())
@@ -101,12 +101,12 @@ def value_range(run: GateRun, p: m.Prepared) -> None:
                                    "targets': a transform of the target was not undone", 0.6,
                                    {"range_ratio": round(ratio, 6)})])
 
-def correlation(run: GateRun, p: m.Prepared) -> None:
+def correlation(run: GateRun, p: Prepared) -> None:
     assert p.score is not None
     if p.rows < MIN_ROWS_FOR_CORRELATION:
         return
     run.checks += 1
-    r = m.correlation(p.score, p.y.astype(np.float64))
+    r = metric_correlation(p.score, p.y.astype(np.float64))
     if not math.isfinite(r):
         return
     upper = math.tanh(math.atanh(min(abs(r), 0.999999)) + run.z / math.sqrt(p.rows - 3))

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-import mlguard_orchestration.gate.metrics as m
 from mlguard_orchestration.errors import SpecError
+from mlguard_orchestration.gate.metrics import Prepared
 from mlguard_orchestration.gate.spec import GateSpec
 from mlguard_orchestration.gate.tables import is_path, read_ordered
 
@@ -59,7 +59,7 @@ def as_array(obj: Any, what: str) -> np.ndarray:
     return a
 
 
-def prepare(spec: GateSpec, pred: np.ndarray, y: np.ndarray) -> m.Prepared:
+def prepare(spec: GateSpec, pred: np.ndarray, y: np.ndarray) -> Prepared:
     n = y.shape[0]
     if y.ndim != 1:
         raise SpecError(f"targets must be one value per row; got shape {y.shape}.")
@@ -80,7 +80,7 @@ def prepare(spec: GateSpec, pred: np.ndarray, y: np.ndarray) -> m.Prepared:
         raise SpecError(f"{len(bad):,} targets are NaN/infinite (first at row {int(bad[0])}): drop unlabeled rows "
                         "before evaluating.")
     if spec.task == "regression":
-        return m.Prepared("regression", yf, score, None, None, False)
+        return Prepared("regression", yf, score, None, None, False)
     values = np.unique(yf)
     if not set(values.tolist()) <= {0.0, 1.0}:
         raise SpecError(f"binary targets must be 0/1 or booleans; got values {values[:10].tolist()}. Map them, "
@@ -88,10 +88,10 @@ def prepare(spec: GateSpec, pred: np.ndarray, y: np.ndarray) -> m.Prepared:
     fin = score[np.isfinite(score)]
     probabilities = bool(fin.size) and float(fin.min()) >= 0.0 and float(fin.max()) <= 1.0
     label = (score >= spec.decision_threshold).astype(np.float64)
-    return m.Prepared("binary", yf, score, label, None, probabilities)
+    return Prepared("binary", yf, score, label, None, probabilities)
 
 
-def _prepare_multiclass(pred: np.ndarray, y: np.ndarray) -> m.Prepared:
+def _prepare_multiclass(pred: np.ndarray, y: np.ndarray) -> Prepared:
     import pandas as pd
 
     if pred.ndim == 2:
@@ -105,13 +105,13 @@ def _prepare_multiclass(pred: np.ndarray, y: np.ndarray) -> m.Prepared:
         probabilities = bool(fin.size) and float(fin.min()) >= 0 and float(fin.max()) <= 1 and bool(
             np.allclose(fin.sum(axis=1), 1.0, atol=1e-3))
         label = np.where(np.isfinite(proba).all(axis=1), np.argmax(np.nan_to_num(proba, nan=-np.inf), axis=1), -1)
-        return m.Prepared("multiclass", y.astype(np.int64), None, label.astype(np.int64), proba, probabilities)
+        return Prepared("multiclass", y.astype(np.int64), None, label.astype(np.int64), proba, probabilities)
     if pred.ndim != 1:
         raise SpecError(f"multiclass predictions must be labels (one per row) or an (n, k) score matrix; got "
                         f"shape {pred.shape}.")
     codes, _ = pd.factorize(np.concatenate([y.astype(object), pred.astype(object)]), use_na_sentinel=False)
     n = y.shape[0]
-    return m.Prepared("multiclass", codes[:n].astype(np.int64), None, codes[n:].astype(np.int64), None, False)
+    return Prepared("multiclass", codes[:n].astype(np.int64), None, codes[n:].astype(np.int64), None, False)
 
 
 def _numeric(a: np.ndarray, what: str) -> np.ndarray:

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import mlguard_orchestration.gate.metrics as m
 from mlguard_orchestration._sql import ident
 from mlguard_orchestration.errors import SpecError, did_you_mean, suggestion
 from mlguard_orchestration.gate.metrics import (
@@ -25,6 +24,8 @@ from mlguard_orchestration.gate.metrics import (
     compute,
     default_slice_metric,
 )
+from mlguard_orchestration.gate.metrics import available as metric_available
+from mlguard_orchestration.gate.metrics import overall as metric_overall
 from mlguard_orchestration.gate.run import GateRun
 from mlguard_orchestration.report import Cause, cause
 from mlguard_orchestration.sources import Engine
@@ -128,14 +129,14 @@ def _label(v: Any) -> str:
     return str(v)
 
 
-def judge_slices(run: GateRun, p: m.Prepared, values: dict[str, float], data: dict[str, SliceColumn], train: Any) -> None:
+def judge_slices(run: GateRun, p: Prepared, values: dict[str, float], data: dict[str, SliceColumn], train: Any) -> None:
     spec = run.spec
     metric = spec.slice_metric or default_slice_metric(p)
-    if metric not in m.available(p):
+    if metric not in metric_available(p):
         raise SpecError(f"slice_metric {metric!r} is not defined for these {p.task} predictions; available: "
-                        f"{m.available(p)}.")
-    overall = values[metric] if metric in values else m.overall(metric, p)
-    gap = spec.slice_max_gap if spec.slice_max_gap is not None else (0.1 if metric in m.BOUNDED_SCORES else 0.25)
+                        f"{metric_available(p)}.")
+    overall = values[metric] if metric in values else metric_overall(metric, p)
+    gap = spec.slice_max_gap if spec.slice_max_gap is not None else (0.1 if metric in BOUNDED_SCORES else 0.25)
     for column, sc in data.items():
         run.checks += 1
         bad, judged = worst_slices(column, sc, p, metric, overall, gap=gap,

@@ -9,8 +9,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-import mlguard_orchestration.gate.metrics as m
 from mlguard_orchestration.errors import SpecError
+from mlguard_orchestration.gate.metrics import HIGHER_IS_BETTER, MetricName
 
 UserMetric = float | Callable[[np.ndarray, np.ndarray], float]  # your own metric: a value, or f(pred, y)
 
@@ -42,7 +42,7 @@ class GateSpec(BaseModel):
     task: Literal["binary", "multiclass", "regression"]
     model: str | None = Field(None, description="The registered model's name: its champion is read from the "
                                                 "store and register_champion(...) writes it.")
-    metrics: list[m.MetricName] | None = Field(None, description="Built-in metrics to compute (default: all "
+    metrics: list[MetricName] | None = Field(None, description="Built-in metrics to compute (default: all "
                                                                  "defined for the predictions).")
     thresholds: dict[str, Bounds] = Field(default_factory=dict)
     higher_is_better: dict[str, bool] = Field(default_factory=dict,
@@ -52,7 +52,7 @@ class GateSpec(BaseModel):
     tolerance: float | dict[str, float] = Field(0.01, ge=0.0, description="How much worse than the champion "
                                                                           "is still acceptable (per metric).")
     slices: list[str] | None = Field(None, description="Slice columns (default: every column given).")
-    slice_metric: m.MetricName | None = Field(None, description="Default: AUC for binary scores, else "
+    slice_metric: MetricName | None = Field(None, description="Default: AUC for binary scores, else "
                                                                 "accuracy; RMSE for regression.")
     slice_threshold: float | None = Field(None, description="Every slice's own floor (ceiling for errors).")
     slice_max_gap: float | None = Field(None, gt=0.0, description="How far below overall a slice may fall "
@@ -83,8 +83,8 @@ class GateSpec(BaseModel):
 
     def direction(self, metric: str) -> bool | None:
         """True when higher is better; None when unknown (your metric without a direction or threshold)."""
-        if metric in m.HIGHER_IS_BETTER:
-            return m.HIGHER_IS_BETTER[metric]
+        if metric in HIGHER_IS_BETTER:
+            return HIGHER_IS_BETTER[metric]
         if metric in self.higher_is_better:
             return self.higher_is_better[metric]
         b = self.thresholds.get(metric)

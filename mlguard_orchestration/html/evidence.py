@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from html import escape
 from typing import Any
 
-from mlguard_orchestration.html import svg
+from mlguard_orchestration.html.svg import BAD, OK, bars, histogram, intervals, line, num, paired_bars, parts
 from mlguard_orchestration.report import Finding
 
 Drawer = Callable[[Finding, Mapping[str, Any]], list[str]]
@@ -25,7 +25,7 @@ _HISTORY_KEYS = ("loss_history", "loss_curve", "losses", "grad_norm_history", "g
 
 
 def _n(x: Any) -> float | None:
-    return svg.num(x)
+    return num(x)
 
 
 def _drift_numeric(f: Finding, ev: Mapping[str, Any]) -> list[str]:
@@ -33,12 +33,12 @@ def _drift_numeric(f: Finding, ev: Mapping[str, Any]) -> list[str]:
     bins = ev.get("bins")
     if isinstance(bins, Mapping) and isinstance(bins.get("batch"), list) and isinstance(bins.get("reference"), list):
         edges = bins["edges"] if isinstance(bins.get("edges"), list) else []
-        pic = svg.histogram(edges, bins["batch"], bins["reference"], f"{_col(f)}: this batch against the reference")
+        pic = histogram(edges, bins["batch"], bins["reference"], f"{_col(f)}: this batch against the reference")
         out += [pic] if pic else []
     q = ev.get("quantiles")
     if not out and isinstance(q, Mapping):
         rows = [(k, *(v[:2] if isinstance(v, list) and len(v) >= 2 else (None, None))) for k, v in q.items()]
-        pic = svg.paired_bars(rows, title=f"{_col(f)}: quantiles, this batch against the reference", percent=False)
+        pic = paired_bars(rows, title=f"{_col(f)}: quantiles, this batch against the reference", percent=False)
         out += [pic] if pic else []
     return out
 
@@ -52,14 +52,14 @@ def _shares(f: Finding, ev: Mapping[str, Any]) -> list[str]:
     else:  # a category mix: {value: [batch, reference]}
         rows = [(k, *(v[:2] if isinstance(v, list) and len(v) >= 2 else (None, None)))
                 for k, v in list(shares.items())[:12]]
-    pic = svg.paired_bars([(_visible(k), a, b) for k, a, b in rows], title=f"{_col(f)}: share of each value")
+    pic = paired_bars([(_visible(k), a, b) for k, a, b in rows], title=f"{_col(f)}: share of each value")
     return [pic] if pic else []
 
 
 def _null_rate(f: Finding, ev: Mapping[str, Any]) -> list[str]:
     nulls, rows, ref = _n(ev.get("nulls")), _n(ev.get("rows")), _n(ev.get("reference_null_rate"))
     now = nulls / rows if nulls is not None and rows else _n(f.value)
-    pic = svg.paired_bars([("NULL share", now, ref)], title=f"{_col(f)}: NULL share now and in the reference")
+    pic = paired_bars([("NULL share", now, ref)], title=f"{_col(f)}: NULL share now and in the reference")
     return [pic] if pic else []
 
 
@@ -67,7 +67,7 @@ def _unseen(f: Finding, ev: Mapping[str, Any]) -> list[str]:
     unseen = ev.get("unseen")
     if not isinstance(unseen, Mapping):
         return []
-    pic = svg.bars([(_visible(k), v) for k, v in list(unseen.items())[:12]], f"{_col(f)}: rows per new value")
+    pic = bars([(_visible(k), v) for k, v in list(unseen.items())[:12]], f"{_col(f)}: rows per new value")
     return [pic] if pic else []
 
 
@@ -76,7 +76,7 @@ def _split(whole: str, part: str, part_name: str, rest_name: str, title: str) ->
         total, bad = _n(ev.get(whole)), _n(ev.get(part))
         if total is None or bad is None or total < bad:
             return []
-        pic = svg.parts([(part_name, bad, svg.BAD), (rest_name, total - bad, svg.OK)], title)
+        pic = parts([(part_name, bad, BAD), (rest_name, total - bad, OK)], title)
         return [pic] if pic else []
     return draw
 
@@ -85,14 +85,14 @@ def _match_rate(f: Finding, ev: Mapping[str, Any]) -> list[str]:
     keyed, matched = _n(ev.get("left_rows_with_key")), _n(ev.get("matched_left_rows"))
     if keyed is None or matched is None or keyed < matched:
         return []
-    pic = svg.parts([("rows that find a partner", matched, svg.OK),
-                     ("rows without a partner", keyed - matched, svg.BAD)], "left rows by whether their key matches")
+    pic = parts([("rows that find a partner", matched, OK),
+                     ("rows without a partner", keyed - matched, BAD)], "left rows by whether their key matches")
     return [pic] if pic else []
 
 
 def _counts(*keys: tuple[str, str]) -> Drawer:
     def draw(f: Finding, ev: Mapping[str, Any]) -> list[str]:
-        pic = svg.bars([(label, ev.get(key)) for key, label in keys if _n(ev.get(key)) is not None], "row counts")
+        pic = bars([(label, ev.get(key)) for key, label in keys if _n(ev.get(key)) is not None], "row counts")
         return [pic] if pic else []
     return draw
 
@@ -103,7 +103,7 @@ def _slices(f: Finding, ev: Mapping[str, Any]) -> list[str]:
         return []
     rows = [(s.get("value"), s.get("metric"), s.get("optimistic_bound"), s.get("size"))
             for s in worst if isinstance(s, Mapping)]
-    pic = svg.intervals(rows, ev.get("overall"), _n(f.threshold),
+    pic = intervals(rows, ev.get("overall"), _n(f.threshold),
                         f"{ev.get('metric', 'metric')} per slice of {_col(f)}, with the optimistic bound")
     return [pic] if pic else []
 
@@ -115,7 +115,7 @@ def _target_leak(f: Finding, ev: Mapping[str, Any]) -> list[str]:
     others = ev["strongest_other_features"] if isinstance(ev.get("strongest_other_features"), Mapping) else {}
     rows = [(k, v.get(key)) for k, v in list(leaky.items())[:8] if isinstance(v, Mapping)]
     rows += list(others.items())[:5]
-    pic = svg.bars(rows, f"{ev.get('metric', 'score')} of each feature alone", highlight=_n(f.threshold))
+    pic = bars(rows, f"{ev.get('metric', 'score')} of each feature alone", highlight=_n(f.threshold))
     return [pic] if pic else []
 
 
@@ -126,17 +126,17 @@ def _generic(f: Finding, ev: Mapping[str, Any]) -> list[str]:
               if isinstance(v, list) and len(v) >= 3 and sum(_n(x) is not None for x in v) >= 3
               and (k in _HISTORY_KEYS or k.endswith("_history"))]
     if series:
-        pic = svg.line([(str(k).replace("_", " "), v) for k, v in series], "around the fault",
+        pic = line([(str(k).replace("_", " "), v) for k, v in series], "around the fault",
                        mark=int(s) if (s := _n(ev.get("step"))) is not None else None, log=True)
         out += [pic] if pic else []
     for key, value in ev.items():
         if isinstance(value, Mapping) and len(value) >= 1 and all(_n(v) is not None for v in value.values()):
-            pic = svg.bars(sorted(((k, v) for k, v in value.items()), key=lambda kv: -abs(kv[1]))[:15],
+            pic = bars(sorted(((k, v) for k, v in value.items()), key=lambda kv: -abs(kv[1]))[:15],
                            f"{str(key).replace('_', ' ')} (largest first)")
             out += [pic] if pic else []
     if not out and (value := _n(f.value)) is not None and (limit := _n(f.threshold)) is not None:
         rate = 0 <= value <= 1 and 0 <= limit <= 1
-        pic = svg.bars([("measured", value), ("limit", limit)], "measured against the limit", percent=rate)
+        pic = bars([("measured", value), ("limit", limit)], "measured against the limit", percent=rate)
         out += [pic] if pic else []
     return out
 

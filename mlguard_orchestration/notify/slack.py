@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from mlguard_orchestration.notify import _http
+from mlguard_orchestration.notify._http import check_url, post
 from mlguard_orchestration.notify._secrets import Secrets
 from mlguard_orchestration.notify.alert import Alert, clip
 from mlguard_orchestration.notify.delivery import Delivery, Policy, deliver
@@ -28,7 +28,7 @@ class SlackNotifier:
     def __init__(self, webhook_url: SecretStr | str, *, base_url: str | None = None, timeout_s: float = 5.0,
                  retries: int = 2, backoff_s: float = 0.5, name: str = "slack") -> None:
         self._url = webhook_url if isinstance(webhook_url, SecretStr) else SecretStr(webhook_url)
-        _http.check_url(self._url.get_secret_value(), "The Slack webhook URL",
+        check_url(self._url.get_secret_value(), "The Slack webhook URL",
                   "https://hooks.slack.com/services/T…/B…/…")
         self.secrets = Secrets()
         self._target = self.secrets.add_url(self._url.get_secret_value())
@@ -52,7 +52,7 @@ class SlackNotifier:
         body = json.dumps(self.payload(alert.scrubbed(self.secrets))).encode()
         headers = {"Content-Type": "application/json"}
         return deliver(self.name, self._target, self.policy,
-                       lambda t: _http.post(self._url.get_secret_value(), body, headers, t, self.secrets), self.secrets)
+                       lambda t: post(self._url.get_secret_value(), body, headers, t, self.secrets), self.secrets)
 
 
 def blocks(alert: Alert, base_url: str | None) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from mlguard_orchestration._json import clip_text, json_size, shrink
-from mlguard_orchestration.notify import _http
+from mlguard_orchestration.notify._http import check_url, post
 from mlguard_orchestration.notify._secrets import Secrets
 from mlguard_orchestration.notify.alert import Alert
 from mlguard_orchestration.notify.delivery import Delivery, Policy, deliver
@@ -48,7 +48,7 @@ class WebhookNotifier:
                  headers: Mapping[str, str] | None = None, max_bytes: int = 64_000, base_url: str | None = None,
                  timeout_s: float = 5.0, retries: int = 2, backoff_s: float = 0.5, name: str = "webhook") -> None:
         self._url = url if isinstance(url, SecretStr) else SecretStr(url)
-        _http.check_url(self._url.get_secret_value(), "The webhook URL", "https://example.com/hooks/mlguard")
+        check_url(self._url.get_secret_value(), "The webhook URL", "https://example.com/hooks/mlguard")
         if max_bytes < MIN_BYTES:
             raise ValueError(f"max_bytes={max_bytes} is too small for an mlguard webhook: use at least {MIN_BYTES}")
         self.secrets = Secrets()
@@ -97,4 +97,4 @@ class WebhookNotifier:
             headers |= {TIMESTAMP_HEADER: stamp,
                         SIGNATURE_HEADER: signature(self._secret.get_secret_value(), stamp, body)}
         return deliver(self.name, self._target, self.policy,
-                       lambda t: _http.post(self._url.get_secret_value(), body, headers, t, self.secrets), self.secrets)
+                       lambda t: post(self._url.get_secret_value(), body, headers, t, self.secrets), self.secrets)
