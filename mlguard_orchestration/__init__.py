@@ -14,9 +14,9 @@ pays only for what it uses.
 The layers, lowest first; a module imports its own layer and those below, never one above, and no two modules
 import each other, even lazily or only for types (tests/test_layers.py holds the package to this table):
 
-    base      errors, _version, _json, _sql, _paths, _frames, _wide, distances   no package imports but these
-    model     report, catalogue, sources, profile, fingerprint, history, store, lineage, runs
-    engines   engines/                     metric requests compiled into one scan per table
+    base      errors, _version, _json, _sql, _paths, _frames, _wide, _zones, distances   no package imports but these
+    engines   engines/                     metric requests, and how each engine computes them in one scan
+    model     report, catalogue, remote, sources, profile, fingerprint, history, store, lineage, runs
     checks    checks/, diagnose/           specs and judging; evidence -> ranked causes
     guard     guard, suite, spec, html     run the checks on tables; the report as a page
     features  gate/, training/, notify/, readiness
@@ -69,7 +69,8 @@ _WHERE: dict[str, str] = {  # public name -> the module that defines it
     "Schema": "checks",
     "SourceError": "errors",
     "SpecError": "errors",
-    "Sql": "sources",
+    "Sql": "remote",
+    "SqlTable": "remote",
     "SuiteOptions": "suite",
     "TableProfile": "profile",
     "TargetLeakage": "checks",
@@ -119,6 +120,7 @@ __all__ = [
     "SourceError",
     "SpecError",
     "Sql",
+    "SqlTable",
     "SuiteOptions",
     "TableProfile",
     "TargetLeakage",
@@ -178,8 +180,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
     from mlguard_orchestration.gate import Champion, GateSpec, evaluate_gate, register_champion
     from mlguard_orchestration.guard import Guard
     from mlguard_orchestration.profile import ColumnProfile, TableProfile, build_profile
+    from mlguard_orchestration.remote import Sql, SqlTable
     from mlguard_orchestration.report import Cause, Finding, Report
-    from mlguard_orchestration.sources import Sql
     from mlguard_orchestration.spec import GuardSpec, load_spec
     from mlguard_orchestration.store import ProfileStore, ReferencePolicy
     from mlguard_orchestration.suite import ColumnRule, SuiteOptions

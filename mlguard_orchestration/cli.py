@@ -40,15 +40,17 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
 
 @app.command()
 def profile(
-    data: Annotated[str, typer.Argument(help="Parquet/CSV file, directory or glob.")],
+    data: Annotated[str, typer.Argument(help="Parquet/CSV file, directory or glob, or a database: "
+                                             "URL#db.table or URL#SELECT ….")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the profile JSON.")],
 ) -> None:
-    """Build a reference profile of DATA in one pass."""
+    """Build a reference profile of DATA in one pass (in the database, for a database URL)."""
     from mlguard_orchestration.profile import build_profile
+    from mlguard_orchestration.remote import source_from_url
 
     try:
-        with console.status(f"profiling {data} …"):
-            prof = build_profile(data)
+        with console.status("profiling …"):
+            prof = build_profile(source_from_url(data) or data)
     except MlguardError as exc:
         errors.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from None
@@ -58,12 +60,14 @@ def profile(
 
 @app.command()
 def check(
-    data: Annotated[str | None, typer.Argument(help="The main table (named 'data' in the spec).")] = None,
+    data: Annotated[str | None, typer.Argument(help="The main table (named 'data' in the spec): a path, or a "
+                                                     "database URL#db.table or URL#SELECT ….")] = None,
     spec: Annotated[Path | None, typer.Option("--spec", "-s", help="Guard spec (YAML/JSON).")] = None,
     reference: Annotated[list[str] | None, typer.Option(
         "--reference", "-r", help="Reference profile: PATH for the main table, or NAME=PATH. Implies the "
                                   "default suite unless --no-default-suite.")] = None,
-    table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Another table: NAME=PATH.")] = None,
+    table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Another table: NAME=PATH (or a "
+                                                                          "database URL#table).")] = None,
     name: Annotated[str | None, typer.Option(help="Guard name (default: the spec's).")] = None,
     default_suite: Annotated[bool | None, typer.Option(
         "--default-suite/--no-default-suite", help="Run the reference-derived suite (default: on when a "
@@ -84,6 +88,7 @@ def check(
     A reference (or a store) implies the default suite; a run that would check nothing is an error (exit 2),
     not a pass."""
     from mlguard_orchestration.guard import Guard
+    from mlguard_orchestration.remote import source_from_url
     from mlguard_orchestration.report import Report
     from mlguard_orchestration.spec import GuardSpec, load_spec
     from mlguard_orchestration.store import ProfileStore
@@ -112,8 +117,13 @@ def check(
     except MlguardError as exc:
         _finish(Report.of_error(name or "cli", exc), as_json, report_file)
         return
+    try:
+        sources = {n: source_from_url(v) or v for n, v in tables.items()}
+    except MlguardError as exc:
+        _finish(Report.of_error(name or "cli", exc), as_json, report_file)
+        return
     with console.status("checking …") if not as_json else _null():
-        report = guard.run(tables, logical_date=logical_date, promote=store is not None)
+        report = guard.run(sources, logical_date=logical_date, promote=store is not None)
     if report.status != "error" and report.checks_run == 0:
         errors.print("[yellow]warning:[/yellow] no check ran (a spec without checks, and no reference yet): "
                      "the data was not judged")

@@ -42,7 +42,7 @@ from mlguard_orchestration.profile import (
     build_profile,
     plan_profile,
     profile_from_values,
-    profile_metrics,
+    profile_requests,
     rebalance_bins,
 )
 from mlguard_orchestration.report import Finding, GuardErrorInfo, Report, TableSummary
@@ -271,12 +271,8 @@ class Guard:
         plan = plan_profile(ctx.engine, table, ctx.reference, exact=exact, roles=ctx.scope.role_overrides,
                             count_duplicates=count_duplicates)
         planned = ctx.planned(plan)
-        metrics = profile_metrics(table, plan)
-        for check in runnable:
-            for key, expr in check.metrics(planned).items():
-                if metrics.setdefault(key, expr) != expr:
-                    raise AssertionError(f"metric key {key!r} reused with a different expression")
-        values = ctx.engine.aggregate(table, metrics, plan.derived)
+        requests = profile_requests(table, plan) + [r for check in runnable for r in check.metrics(planned)]
+        values = ctx.engine.measure(table, requests)
         profile = profile_from_values(table, plan, values, ctx.options.logical_date)
         if ctx.reference is None:
             profile = rebalance_bins(ctx.engine, table, plan, profile)

@@ -15,6 +15,7 @@ as time, and a column with one value in the batch is `constant` (a partition key
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -22,9 +23,27 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mlguard_orchestration._sql import ident, literal_list
+from mlguard_orchestration.engines.requests import (
+    Col,
+    Count,
+    Counted,
+    CountIf,
+    Distinct,
+    DuplicateRows,
+    Histogram,
+    IsInf,
+    IsNaN,
+    Measured,
+    MinMax,
+    Moments,
+    NullCount,
+    Quantiles,
+    ScanRequest,
+    ValueCounts,
+    category_key,
+)
 from mlguard_orchestration.errors import SourceError, SpecError
-from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Engine, Subquery, Table, kind_family
+from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Engine, Table, kind_family
 
 QUANTILE_LEVELS: list[float] = [i / 20 for i in range(21)]
 QUANTILE_SAMPLE = 100_000  # values per column the quantiles are computed from (a uniform Bernoulli sample)
@@ -49,11 +68,6 @@ class ProfilePlan(BaseModel):
     sample_fraction: float = Field(1.0, description="Share of rows the quantile sample keeps.")
     bounds: dict[str, tuple[int, int]] = Field(default_factory=dict,
                                                description="[min, max] of integer columns counted exactly.")
-    derived: dict[str, str] = Field(default_factory=dict,
-                                    description="Per-row expressions computed once for the scan: {name: SQL}.")
-    sample_column: str = Field("", description="Derived boolean: the row is in the quantile sample.")
-    finite_columns: dict[str, str] = Field(default_factory=dict,
-                                           description="{float column: derived column holding only finite values}")
     centers: dict[str, float] = Field(default_factory=dict,
                                       description="A typical value per numeric column (reference or head-sample "
                                                   "mean): mean and variance come from sums around it, which is "
@@ -65,27 +79,6 @@ class ProfilePlan(BaseModel):
                                        description="Columns whose edges were guessed from the first rows.")
     text_time: list[str] = Field(default_factory=list, description="Text columns profiled as timestamps.")
     duplicate_rows: bool = Field(False, description="Count exact duplicate rows (tables with no key column).")
-
-    def value(self, name: str) -> str:
-        """The column as DOUBLE with NaN/±Inf as NULL (computed once per row for float columns)."""
-        return ident(self.finite_columns[name]) if name in self.finite_columns else f"{ident(name)}::DOUBLE"
-
-    def timestamp(self, table: Table, name: str) -> str:
-        """A temporal column as a naive UTC TIMESTAMP (or DATE); text timestamps are parsed."""
-        q = ident(name)
-        if name in self.text_time:
-            return f"TRY_CAST({q} AS TIMESTAMP)"
-        return f"timezone('UTC', {q})" if table.columns[name].kind == "timestamp_tz" else q
-
-    @property
-    def sampled(self) -> str:
-        return ident(self.sample_column)
-
-    @property
-    def vector_sample(self) -> str:
-        """A `USING SAMPLE` clause taking about `sample_fraction` of the rows in whole vectors (system
-        sampling: skipped vectors are not read), or nothing when every row is kept."""
-        return "" if self.sample_fraction >= 1 else f" USING SAMPLE {self.sample_fraction * 100:.6f}% (system)"
 
 
 class Bins(BaseModel):
@@ -258,40 +251,25 @@ def plan_profile(engine: Engine, table: Table, reference: TableProfile | None = 
     head_edges = [n for n, c in table.columns.items() if c.kind in NUMERIC_KINDS and n not in edges]
     centers: dict[str, float] = {}
     if unknown or head_edges:
-        levels = literal_list(QUANTILE_LEVELS)
-
-        def stats(c: str) -> list[str]:
-            q, kind = ident(c), table.columns[c].kind
-            out = []
-            if c in unknown:
-                x = f"{q}::DOUBLE"
-                mean = f"avg({x}) FILTER (WHERE isfinite({x}))" if kind in NUMERIC_KINDS else "NULL"
-                as_time = f"count(TRY_CAST({q} AS TIMESTAMP))" if kind == "string" else "NULL"
-                out += [f"count({q})", f"count(DISTINCT {q})", mean, as_time]
-            if c in head_edges:
-                x = f"{q}::DOUBLE"
-                out.append(f"quantile_cont({x}, {levels}) FILTER (WHERE isfinite({x}))")
-            return out
-
-        cols = list(dict.fromkeys(unknown + head_edges))
-        sel = {f"{i}:{c}": e for c in cols for i, e in enumerate(stats(c))}
-        head = engine.aggregate(table, sel, limit=HEAD_ROWS)
-        for name in cols:
-            row = iter(head[f"{i}:{name}"] for i in range(len(stats(name))))
+        head = _head_requests(table, unknown, head_edges)
+        got = engine.measure(table, [Count(), *(r for stats in head.values() for r in stats.values())],
+                             limit=HEAD_ROWS)
+        rows_seen = int(got[Count()].value)
+        for name, stats in head.items():
+            value = {stat: got[r].value for stat, r in stats.items()}
             if name in unknown:
-                nonnull, distinct, mean, as_time = next(row), next(row), next(row), next(row)
                 kind = table.columns[name].kind
+                nonnull = rows_seen - value["nulls"]
+                as_time = rows_seen - value["unparsed"] if "unparsed" in value else None
                 if as_time is not None and nonnull and as_time >= TEXT_TIME_SHARE * nonnull:
                     decided[name] = ("temporal", False)
                     text_time.append(name)
                 else:
-                    decided[name] = _role_from_head(kind, nonnull, distinct)
-                if mean is not None:
-                    centers[name] = float(mean)
-            if name in head_edges:
-                qs = next(row)
-                if qs:
-                    edges[name] = lattice_edges([float(v) for v in qs][1:-1], table.columns[name].kind)
+                    decided[name] = _role_from_head(kind, nonnull, value["distinct"])
+                if "moments" in value and value["moments"][1] is not None:
+                    centers[name] = float(value["moments"][1])
+            if value.get("quantiles"):
+                edges[name] = lattice_edges(list(value["quantiles"])[1:-1], table.columns[name].kind)
     for name in table.columns:
         ref_col = reference.columns.get(name) if reference else None
         if ref_col is not None and ref_col.mean is not None and name not in centers:
@@ -301,36 +279,38 @@ def plan_profile(engine: Engine, table: Table, reference: TableProfile | None = 
     # Rows size the quantile sample; integer bounds let an exact distinct count use a bitmap. Both come from
     # parquet metadata or one cheap pass over the few columns involved.
     ints = [n for n, (_, flag) in decided.items() if flag and table.columns[n].kind == "integer"]
-    counts = ["count(*)"] + [f"min({ident(n)})::HUGEINT, max({ident(n)})::HUGEINT" for n in ints]
-    row0 = engine.sql(f"SELECT {', '.join(counts)} FROM {table.ref}", table=table)[0]
-    rows = int(reference.rows_per_run) if reference else int(row0[0])
-    bounds = {n: (int(row0[1 + 2 * i]), int(row0[2 + 2 * i])) for i, n in enumerate(ints)
-              if row0[1 + 2 * i] is not None and row0[2 + 2 * i] - row0[1 + 2 * i] < BITMAP_MAX_BITS}
+    first = engine.measure(table, [Count(), *(MinMax(n) for n in ints)])
+    rows = int(reference.rows_per_run) if reference else int(first[Count()].value)
+    bounds = {}
+    for n in ints:
+        lo, hi = first[MinMax(n)].value
+        if lo is not None and hi - lo < BITMAP_MAX_BITS:
+            bounds[n] = (int(lo), int(hi))
     fraction = min(1.0, QUANTILE_SAMPLE / max(rows, 1))
-    # Per-row work done once, not once per aggregate: the sample draw, and each float's finiteness test.
-    taken = set(table.columns)
-
-    def fresh(base: str) -> str:
-        name, i = base, 0
-        while name in taken:
-            i += 1
-            name = f"{base}_{i}"
-        taken.add(name)
-        return name
-
-    sample = fresh("__mlguard_sample")
-    derived = {sample: f"random() < {fraction!r}" if fraction < 1 else "TRUE"}
-    finite: dict[str, str] = {}
-    for i, (name, (role, _)) in enumerate(decided.items()):
-        if role in ("numeric", "discrete") and table.columns[name].kind == "float":
-            finite[name] = fresh(f"__mlguard_finite_{i}")
-            q = ident(name)
-            derived[finite[name]] = f"CASE WHEN isfinite({q}) THEN {q}::DOUBLE END"
     keyed = any(flag for _, flag in decided.values())
-    return ProfilePlan(roles=decided, sample_fraction=fraction, bounds=bounds, derived=derived,
-                       sample_column=sample, finite_columns=finite, centers=centers, edges=edges,
+    return ProfilePlan(roles=decided, sample_fraction=fraction, bounds=bounds, centers=centers, edges=edges,
                        edges_from_head=[n for n in head_edges if n in edges], text_time=text_time,
                        duplicate_rows=count_duplicates and not keyed and bool(table.columns))
+
+
+def _head_requests(table: Table, unknown: list[str], head_edges: list[str]) -> dict[str, dict[str, ScanRequest]]:
+    """What the first rows must tell: for a column of unknown role its non-null and distinct counts, mean and
+    (text) how much parses as time; for a numeric column without edges, its quantiles."""
+    out: dict[str, dict[str, ScanRequest]] = {}
+    for name in dict.fromkeys(unknown + head_edges):
+        kind = table.columns[name].kind
+        stats: dict[str, ScanRequest] = {}
+        if name in unknown:
+            stats["nulls"] = NullCount(name)
+            stats["distinct"] = Distinct(name)
+            if kind in NUMERIC_KINDS:
+                stats["moments"] = Moments(Col(name, "number"))
+            if kind == "string":
+                stats["unparsed"] = NullCount(Col(name, "epoch"))
+        if name in head_edges:
+            stats["quantiles"] = Quantiles(Col(name, "number"), QUANTILE_LEVELS)
+        out[name] = stats
+    return out
 
 
 def lattice_edges(values: list[float], kind: str) -> list[float]:
@@ -360,97 +340,81 @@ def _role_from_head(kind: str, nonnull: int, distinct: int) -> tuple[Role, bool]
 # -- the one pass ------------------------------------------------------------------------------------------
 
 
-def exact_distinct_metric(table: Table, plan: ProfilePlan, name: str) -> str | Subquery:
-    """Exact count of distinct non-null values: a bitmap over [min, max] for integers (streams, ~1 bit per
-    possible value), else a single-column GROUP BY in its own subquery."""
-    q = ident(name)
-    if name in plan.bounds:
-        lo, hi = plan.bounds[name]
-        return f"coalesce(bit_count(bitstring_agg({q}, {lo}, {hi})), 0)"
-    return Subquery(f"SELECT count(*) FROM (SELECT {q} FROM {{table}} WHERE {q} IS NOT NULL GROUP BY {q})")
-
-
-def profile_metrics(table: Table, plan: ProfilePlan) -> dict[str, str | Subquery]:
-    """The aggregate expressions a profile needs, keyed 'p:<column>:<stat>', to be folded into one scan."""
-    m: dict[str, str | Subquery] = {"rows": "count(*)"}
-    sample = plan.sampled
-    levels = literal_list(QUANTILE_LEVELS)
-    for name, (role, exact) in plan.roles.items():
-        col = table.columns[name]
-        q, k = ident(name), f"p:{name}:"
-        m[k + "count"] = f"count({q})"
-        # A distinct estimate only where nothing better comes for free: categorical columns get an exact count
-        # from their value histogram, exact-counted keys their exact count; floats and timestamps need none.
-        if role in ("numeric", "text") and col.kind != "float" and not exact:
-            m[k + "distinct"] = f"approx_count_distinct({q})"
-        if exact:
-            m[k + "exact_distinct"] = exact_distinct_metric(table, plan, name)
-        if role in ("numeric", "discrete") and col.kind in NUMERIC_KINDS:
-            x = plan.value(name)
-            if col.kind == "float":
-                m[k + "nan"] = f"count_if(isnan({q}))"
-                m[k + "inf"] = f"count_if(isinf({q}))"
-            raw = q if col.kind in ("integer", "decimal") else x  # min/max of the raw column skip a cast per row
-            m[k + "min"] = f"min({raw})"
-            m[k + "max"] = f"max({raw})"
-            c = plan.centers.get(name, 0.0)
-            d = f"({x} - {c!r})"
-            m[k + "n"] = f"count({x})"
-            m[k + "s1"] = f"sum({d})"
-            m[k + "s2"] = f"sum({d} * {d})"
-            m[k + "quantiles"] = f"quantile_cont({x}, {levels}) FILTER (WHERE {sample})"
-            if plan.edges.get(name):
-                m[k + "bins"] = (f"histogram({x}, {literal_list(plan.edges[name])}) "
-                                 f"FILTER (WHERE {sample} AND {x} IS NOT NULL)")
-        if role in ("discrete", "categorical"):
-            m[k + "histogram"] = Subquery(f"SELECT histogram({q}) FROM {{table}}")
-        if role == "temporal":
-            ts = plan.timestamp(table, name)
-            e = f"epoch({ts})"
-            m[k + "min"] = f"min({e})"
-            m[k + "max"] = f"max({e})"
-            m[k + "quantiles"] = f"quantile_cont({e}, {levels}) FILTER (WHERE {sample})"
-            if name in plan.text_time:
-                m[k + "count"] = f"count({ts})"  # text that does not parse counts as missing time
-            if col.kind != "date":  # on its own sample of whole vectors: far cheaper than a filtered aggregate
-                m[k + "hours"] = Subquery(f"SELECT histogram(hour({ts}), {literal_list(HOUR_EDGES)}) "
-                                          f"FROM {{table}}{plan.vector_sample}")
-        if role == "text":
-            m[k + "min_length"] = f"min(length({q}))"
-            m[k + "max_length"] = f"max(length({q}))"
-    if plan.duplicate_rows:
-        row = f"hash({', '.join(ident(c) for c in table.columns)})"
-        m["duplicate_rows"] = Subquery(f"SELECT count(*) - count(DISTINCT h) FROM (SELECT {row} AS h FROM {{table}})")
+def column_requests(table: Table, plan: ProfilePlan, name: str) -> dict[str, ScanRequest]:
+    """What a column's profile is made of, by statistic: requests an engine answers in the table's one scan."""
+    role, exact = plan.roles[name]
+    kind = table.columns[name].kind
+    m: dict[str, ScanRequest] = {}
+    m["nulls"] = NullCount(Col(name, "epoch") if name in plan.text_time else name)  # unparsable text is missing time
+    # A distinct estimate only where nothing better comes for free: categorical columns get an exact count
+    # from their value counts, exact-counted keys their exact count; floats and timestamps need none.
+    if role in ("numeric", "text") and kind != "float" and not exact:
+        m["distinct"] = Distinct(name, exact=False)
+    if exact:
+        m["exact_distinct"] = Distinct(name, bounds=plan.bounds.get(name))
+    if role in ("numeric", "discrete") and kind in NUMERIC_KINDS:
+        x = Col(name, "number")
+        if kind == "float":
+            m["nan"] = CountIf(IsNaN(name))
+            m["inf"] = CountIf(IsInf(name))
+        m["min_max"] = MinMax(x if kind == "float" else name)  # min/max of the raw column skip a cast per row
+        m["moments"] = Moments(x, center=plan.centers.get(name, 0.0))
+        m["quantiles"] = Quantiles(x, QUANTILE_LEVELS, sample=plan.sample_fraction)
+        if plan.edges.get(name):
+            m["bins"] = Histogram(x, plan.edges[name], sample=plan.sample_fraction)
+    if role in ("discrete", "categorical"):
+        m["categories"] = ValueCounts(name, top=MAX_STORED_CATEGORIES)
+    if role == "temporal":
+        t = Col(name, "epoch")
+        m["min_max"] = MinMax(t)
+        m["quantiles"] = Quantiles(t, QUANTILE_LEVELS, sample=plan.sample_fraction)
+        if kind != "date":
+            m["hours"] = Histogram(Col(name, "hour"), HOUR_EDGES, sample=plan.sample_fraction)
+    if role == "text":
+        m["lengths"] = MinMax(Col(name, "length"))
     return m
 
 
-def profile_from_values(table: Table, plan: ProfilePlan, v: dict[str, Any],
+def profile_requests(table: Table, plan: ProfilePlan) -> list[ScanRequest]:
+    """Every request a profile needs, to be computed in the table's one scan with the checks' requests."""
+    out: list[ScanRequest] = [Count()]
+    for name in plan.roles:
+        out += column_requests(table, plan, name).values()
+    if plan.duplicate_rows:
+        out.append(DuplicateRows(list(table.columns)))
+    return out
+
+
+def profile_from_values(table: Table, plan: ProfilePlan, answers: Mapping[ScanRequest, Measured],
                         logical_date: datetime | None = None) -> TableProfile:
-    rows = int(v["rows"])
+    rows = int(answers[Count()].value)
     cols: dict[str, ColumnProfile] = {}
     for name, (role, exact) in plan.roles.items():
         col = table.columns[name]
-        k = f"p:{name}:"
-        nonnull = int(v[k + "count"])
-        exact_distinct = v.get(k + "exact_distinct")
+        v = {stat: answers[r].value for stat, r in column_requests(table, plan, name).items()}
+        nonnull = rows - int(v["nulls"])
+        exact_distinct = v.get("exact_distinct")
+        lo, hi = v.get("min_max", (None, None))
+        _, mean, std = v.get("moments", (0, None, None))
+        lengths = v.get("lengths", (None, None))
         prof = ColumnProfile(
             name=name, sql_type=col.sql_type, kind=col.kind, role=role, count=rows, nulls=rows - nonnull,
-            distinct=int(exact_distinct) if exact_distinct is not None else _opt_int(v.get(k + "distinct")),
+            distinct=int(exact_distinct) if exact_distinct is not None else _opt_int(v.get("distinct")),
             distinct_exact=exact_distinct is not None,
             unique=bool(exact and exact_distinct is not None and nonnull > 0 and exact_distinct == nonnull),
-            min=_num(v.get(k + "min")), max=_num(v.get(k + "max")),
-            **_moments(v.get(k + "n"), v.get(k + "s1"), v.get(k + "s2"), plan.centers.get(name, 0.0)),
-            quantiles=_quantiles(v.get(k + "quantiles"), v.get(k + "min"), v.get(k + "max")),
-            bins=_bins(plan.edges.get(name), v.get(k + "bins")),
-            hours=_hours(v.get(k + "hours")),
-            nan=int(v.get(k + "nan") or 0), inf=int(v.get(k + "inf") or 0),
-            min_length=_opt_int(v.get(k + "min_length")), max_length=_opt_int(v.get(k + "max_length")),
+            min=_num(lo), max=_num(hi), mean=_num(mean), std=_num(std),
+            quantiles=_quantiles(v.get("quantiles"), lo, hi),
+            bins=_bins(plan.edges.get(name), v.get("bins")),
+            hours=list(v["hours"]) if v.get("hours") is not None else None,
+            nan=int(v.get("nan") or 0), inf=int(v.get("inf") or 0),
+            min_length=_opt_int(lengths[0]), max_length=_opt_int(lengths[1]),
         )
-        if k + "histogram" in v:
-            hist = v[k + "histogram"] or {}
-            prof = prof.model_copy(update={**_categories(hist), "distinct": len(hist), "distinct_exact": True})
+        if "categories" in v:
+            counted: Counted = v["categories"]
+            prof = prof.model_copy(update={**_categories(dict(counted.top), counted.other),
+                                           "distinct": counted.distinct, "distinct_exact": True})
         cols[name] = prof.model_copy(update={"constant_value": _constant_value(prof)})
-    dups = v.get("duplicate_rows")
+    dups = answers[DuplicateRows(list(table.columns))].value if plan.duplicate_rows else None
     return TableProfile(rows=rows, columns=cols, source=table.source, logical_date=logical_date,
                         duplicate_rows=None if dups is None else int(dups))
 
@@ -460,8 +424,8 @@ def build_profile(data: Any, *, threads: int | None = None, logical_date: dateti
     with Engine(threads=threads) as engine:
         table = engine.add("data", data)
         plan = plan_profile(engine, table)
-        values = engine.aggregate(table, profile_metrics(table, plan), plan.derived)
-        return rebalance_bins(engine, table, plan, profile_from_values(table, plan, values, logical_date))
+        answers = engine.measure(table, profile_requests(table, plan))
+        return rebalance_bins(engine, table, plan, profile_from_values(table, plan, answers, logical_date))
 
 
 def rebalance_bins(engine: Engine, table: Table, plan: ProfilePlan, profile: TableProfile) -> TableProfile:
@@ -479,56 +443,34 @@ def rebalance_bins(engine: Engine, table: Table, plan: ProfilePlan, profile: Tab
                 redo[name] = better
     if not redo:
         return profile
-    sel = ", ".join(f"histogram({plan.value(n)}, {literal_list(e)}) FILTER (WHERE {plan.value(n)} IS NOT NULL)"
-                    for n, e in redo.items())
-    derived = {k: e for k, e in plan.derived.items() if k in plan.finite_columns.values()}
-    source = table.ref
-    if derived:
-        extra = ", ".join(f"{e} AS {ident(k)}" for k, e in derived.items())
-        source = f"(SELECT *, {extra} FROM {table.ref})"
-    row = engine.sql(f"SELECT {sel} FROM {source}", table=table)[0]
+    requests = {name: Histogram(Col(name, "number"), e) for name, e in redo.items()}
+    answers = engine.measure(table, requests.values())
     cols = dict(profile.columns)
-    for (name, e), hist in zip(redo.items(), row):
-        cols[name] = cols[name].model_copy(update={"bins": _bins(e, hist)})
+    for name, e in redo.items():
+        cols[name] = cols[name].model_copy(update={"bins": _bins(e, answers[requests[name]].value)})
     return profile.model_copy(update={"columns": cols})
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
 
 
-def category_key(value: Any) -> str:
-    """How a category value is written in a profile (JSON object keys are strings)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _categories(hist: dict[Any, int]) -> dict[str, Any]:
+def _categories(hist: dict[Any, int], other: int = 0) -> dict[str, Any]:
+    """The stored categories (at most MAX_STORED_CATEGORIES, most frequent first) and how many values are
+    not among them (`other` more were left out by the engine already)."""
     counts: dict[str, int] = {}
     for value, n in hist.items():
         key = category_key(value)
         counts[key] = counts.get(key, 0) + int(n)
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     kept = dict(ranked[:MAX_STORED_CATEGORIES])
-    return {"categories": kept, "categories_other": sum(n for _, n in ranked[MAX_STORED_CATEGORIES:])}
+    return {"categories": kept, "categories_other": other + sum(n for _, n in ranked[MAX_STORED_CATEGORIES:])}
 
 
-def _bins(edges: list[float] | None, hist: Any) -> Bins | None:
-    """Counts per bin from DuckDB's `histogram(x, edges)` map (keyed by each bin's upper edge, overflow last)."""
-    if not edges or hist is None:
+def _bins(edges: list[float] | None, counts: Any) -> Bins | None:
+    """A column's bins from a Histogram answer on its edges."""
+    if not edges or counts is None:
         return None
-    inner = set(edges)
-    counts = [int(hist.get(e, 0)) for e in edges]
-    counts.append(int(sum(n for key, n in hist.items() if key not in inner)))
-    return Bins(edges=list(edges), counts=counts)
-
-
-def _hours(hist: Any) -> list[int] | None:
-    if hist is None:
-        return None
-    return [int(hist.get(h, 0)) for h in HOUR_EDGES] + [int(sum(n for h, n in hist.items() if h not in HOUR_EDGES))]
+    return Bins(edges=list(edges), counts=[int(c) for c in counts])
 
 
 def _constant_value(col: ColumnProfile) -> str | None:
@@ -549,16 +491,6 @@ def _num(x: Any) -> float | None:
         return None
     f = float(x)
     return f if math.isfinite(f) else None
-
-
-def _moments(n: Any, s1: Any, s2: Any, center: float) -> dict[str, float | None]:
-    """Mean and sample standard deviation from the sums of (x - center) and its square."""
-    if not n or s1 is None or s2 is None:
-        return {"mean": None, "std": None}
-    n, s1, s2 = int(n), float(s1), float(s2)
-    mean = center + s1 / n
-    std = math.sqrt(max(s2 - s1 * s1 / n, 0.0) / (n - 1)) if n > 1 else None
-    return {"mean": _num(mean), "std": _num(std) if std is not None else None}
 
 
 def _opt_int(x: Any) -> int | None:

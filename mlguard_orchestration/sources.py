@@ -1,4 +1,8 @@
-"""What a guard can read, turned into one DuckDB relation per table.
+"""What a guard can read, turned into one DuckDB relation per table, or left where it lives.
+
+A table in a database (`remote.SqlTable`, `remote.Sql` with a SQLAlchemy connection) is not read here: it is
+registered with its columns and its metric requests go to its own engine (`remote.Remote`); everything below
+is about the tables the embedded engine reads.
 
 Everything a guard measures is computed by DuckDB in-process, so large data is never loaded into pandas:
 pandas/polars/Arrow objects are scanned in place (zero-copy views), parquet files, directories and globs
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -23,7 +27,10 @@ from mlguard_orchestration._frames import check_pandas, require_scannable_arrow,
 from mlguard_orchestration._paths import duplicate_columns, path_source
 from mlguard_orchestration._sql import ident
 from mlguard_orchestration._wide import ONE_THREAD_COLUMNS, split
+from mlguard_orchestration.engines.duckdb import Subquery, compile_scan, compile_top_k
+from mlguard_orchestration.engines.requests import CountIf, Measured, Predicate, ScanRequest, TopK
 from mlguard_orchestration.errors import SourceError, SpecError, missing_column_error
+from mlguard_orchestration.remote import Remote, Sql, SqlTable, remote_of
 
 # Logical kinds: what a data scientist means by a column's type, independent of the storage width.
 _KIND_BY_ID: dict[str, str] = {
@@ -82,10 +89,16 @@ class Table:
     view: str
     source: str
     columns: dict[str, Column]
+    remote: Remote | None = None  # the engine of a table that stays where it lives; None: the embedded one
 
     @property
     def ref(self) -> str:
         return ident(self.view)
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        """Each column's logical kind, which is what an engine needs to compile a metric on it."""
+        return {name: col.kind for name, col in self.columns.items()}
 
     def column(self, name: str, where: str | None = None) -> Column:
         try:
@@ -94,35 +107,11 @@ class Table:
             raise missing_column_error(name, self.columns, where or f"table {self.name!r} ({self.source})") from None
 
 
-@dataclass(frozen=True)
-class Subquery:
-    """An aggregate computed by its own scalar subquery over the table (`{table}` stands for it), inside the
-    same statement as the table's scan.
-
-    Used for the aggregates that would otherwise make DuckDB hold every scanned column in memory when they
-    share a query with the others (map-building `histogram(col)`, exact distinct counts): on their own they
-    read only their column and stream."""
-
-    sql: str
-
-    def render(self, table: Table, source: str | None = None) -> str:
-        """The subquery over `table`, or over `source` (a FROM item holding the columns it reads)."""
-        return "(" + self.sql.replace("{table}", source or table.ref) + ")"
-
-
-@dataclass(frozen=True)
-class Sql:
-    """A SQL query as a guard source. Without a connection it runs in the guard's own DuckDB engine, where
-    `read_parquet(...)`, `read_csv(...)` and friends are available; with your connection, the result is
-    streamed once into the guard's engine."""
-
-    query: str
-    connection: duckdb.DuckDBPyConnection | None = None
-
-
 def _describe(obj: Any) -> str:
     if isinstance(obj, (str, os.PathLike)):
         return str(obj)
+    if isinstance(obj, SqlTable):
+        return f"table {obj.name if isinstance(obj.name, str) else '.'.join(obj.name)}"
     if isinstance(obj, Sql):
         q = " ".join(obj.query.split())
         return f"sql: {q[:120]}{'…' if len(q) > 120 else ''}"
@@ -181,6 +170,7 @@ class Engine:
     # function of a path, or the in-memory object scanned in place.
     _readers: dict[str, str] = field(default_factory=dict, init=False)
     _objects: dict[str, Any] = field(default_factory=dict, init=False)
+    _remotes: list[Remote] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.con = duckdb.connect(":memory:")
@@ -198,6 +188,8 @@ class Engine:
         self.close()
 
     def close(self) -> None:
+        for remote in self._remotes:
+            remote.close()
         self.con.close()
 
     def add(self, name: str, data: Any) -> Table:
@@ -206,6 +198,12 @@ class Engine:
             raise SpecError(f"table {name!r} is given twice.")
         view = f"mlguard_t{next(self._ids)}"
         source = _describe(data)
+        remote = remote_of(data, source)
+        if remote is not None:
+            self._remotes.append(remote)
+            columns = {c: Column(c, t, kind) for c, (t, kind) in remote.columns().items()}
+            self.tables[name] = Table(name=name, view=view, source=remote.source, columns=columns, remote=remote)
+            return self.tables[name]
         try:
             self._register(view, data, source)
             rel = self.con.sql(f"SELECT * FROM {ident(view)} LIMIT 0")
@@ -296,12 +294,41 @@ class Engine:
         """Run a query. Any engine error while it runs (I/O, a corrupt page, a conversion, memory) becomes a
         SourceError naming the table's source; a Parser/Binder/Catalog error means the guard built a wrong
         statement, a bug, and propagates as it is, so it is never mistaken for bad data."""
+        if table is not None and table.remote is not None:
+            raise SpecError(f"table {table.name!r} stays in {table.source}: this step reads it with the embedded "
+                            "engine's SQL, which only embedded tables (DataFrames, Arrow, files) allow")
         try:
             return self.con.execute(query, params or []).fetchall()
         except _PROPAGATED:
             raise
         except duckdb.Error as exc:
             raise engine_error(exc, table.source if table else "the guard's query") from exc
+
+    def measure(self, table: Table, requests: Iterable[ScanRequest], *,
+                limit: int | None = None) -> dict[ScanRequest, Measured]:
+        """Answer metric requests on `table` in one scan (see `aggregate`); `limit` measures the first rows."""
+        if table.remote is not None:
+            return table.remote.measure(requests, kinds=table.kinds, limit=limit)  # type: ignore[return-value]
+        scan = compile_scan(requests, table.kinds, bounded=limit is not None)
+        return scan.decode(self.aggregate(table, scan.exprs, scan.derived, limit=limit))
+
+    def count(self, table: Table, where: Predicate) -> int:
+        """Rows of `table` where `where` holds: a follow-up probe for a check that already knows it fires."""
+        return int(self.measure(table, [CountIf(where)])[CountIf(where)].value)
+
+    def check_regex(self, regex: str, what: str) -> None:
+        """SpecError unless `regex` is a valid regular expression for this engine (RE2 in DuckDB)."""
+        try:
+            self.con.execute("SELECT regexp_full_match('', ?)", [regex]).fetchall()
+        except duckdb.Error as exc:  # duckdb reports RE2 syntax errors here
+            raise SpecError(f"{what} is not a valid regular expression: {_first_line(exc)}") from None
+
+    def top_k(self, table: Table, request: TopK) -> list[tuple[str, int]]:
+        """The probe `request`: its most frequent values, as text, with their counts."""
+        if table.remote is not None:
+            got = table.remote.measure([request], kinds=table.kinds)[request].value
+            return [(str(v), int(n)) for v, n in got]
+        return [(str(v), int(n)) for v, n in self.sql(compile_top_k(table.ref, request, table.kinds), table=table)]
 
     def aggregate(self, table: Table, exprs: Mapping[str, str | Subquery],
                   derived: dict[str, str] | None = None, *, limit: int | None = None) -> dict[str, Any]:
@@ -314,7 +341,7 @@ class Engine:
         reading only its columns (see `_wide`): time linear in the columns, memory bounded by a group."""
         if not exprs:
             return {}
-        rendered = {k: e.render(table) if isinstance(e, Subquery) else e for k, e in exprs.items()}
+        rendered = {k: e.render(table.ref) if isinstance(e, Subquery) else e for k, e in exprs.items()}
         groups = split(rendered, list(table.columns), derived or {})
         if groups is None:
             source = table.ref if limit is None else f"(SELECT * FROM {table.ref} LIMIT {int(limit)})"
@@ -331,7 +358,7 @@ class Engine:
     def _aggregate(self, table: Table, exprs: Mapping[str, str | Subquery], keys: list[str], source: str,
                    derived: dict[str, str]) -> dict[str, Any]:
         """One statement: the aggregates `keys` of `exprs` over the FROM item `source`."""
-        rendered = [e.render(table, source) if isinstance(e, Subquery) else e for e in (exprs[k] for k in keys)]
+        rendered = [e.render(table.ref, source) if isinstance(e, Subquery) else e for e in (exprs[k] for k in keys)]
         select = ", ".join(f"{sql} AS {ident('m' + str(i))}" for i, sql in enumerate(rendered))
         if all(isinstance(exprs[k], Subquery) for k in keys):
             # Only scalar subqueries (each reads the table itself): one row, not one per row of the table.

@@ -146,10 +146,10 @@ def _path_through(graph: dict[str, set[str]], component: list[str]) -> list[str]
 # Lowest first. A module may import its own layer and any layer below it, never one above. A module belongs to
 # the layer listing its name or a package above it; "" is the root namespace, above everything.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "_version", "_json", "_paths", "_frames", "_sql", "_wide", "distances")),
-    ("model", ("report", "catalogue", "sources", "profile", "fingerprint", "store", "history", "lineage",
-               "runs")),
+    ("base", ("errors", "_version", "_json", "_paths", "_frames", "_sql", "_wide", "_zones", "distances")),
     ("engines", ("engines",)),
+    ("model", ("report", "catalogue", "remote", "sources", "profile", "fingerprint", "store", "history", "lineage",
+               "runs")),
     ("checks", ("checks", "diagnose")),
     ("guard", ("guard", "suite", "spec", "html")),
     ("features", ("gate", "training", "notify", "readiness")),

@@ -11,7 +11,7 @@ PUBLIC = {
     "AllowedValues", "Cause", "ColumnProfile", "Drift", "DuplicateRows", "Finding", "Finite", "Freshness",
     "Guard", "GuardFailed", "GuardSpec", "GroupOverlap", "JoinKeys", "LabelDrift", "MlguardError", "NullRate",
     "NullRateDrift", "Pattern", "PointInTime", "ProfileStore", "Range", "Report", "RowCount", "RowCountChange",
-    "Schema", "SourceError", "SpecError", "Sql", "TableProfile", "TargetLeakage", "TrainTestOverlap", "Unique",
+    "Schema", "SourceError", "SpecError", "Sql", "SqlTable", "TableProfile", "TargetLeakage", "TrainTestOverlap", "Unique",
     "UnseenCategories", "build_profile", "explain", "load_spec", "__version__",
     "Champion", "Change", "Fingerprint", "GateSpec", "evaluate_gate", "register_champion",
     "ColumnRule", "ReferencePolicy", "ReferenceRange", "SuiteOptions", "TimeDrift",

@@ -178,12 +178,27 @@ ELSEWHERE: dict[str, str] = {
 }
 
 
+@pytest.fixture(scope="module")
+def warehouse() -> Iterator[str]:
+    """The README's warehouse: a real PostgreSQL on loopback holding `public.sales`."""
+    from tests._postgres import load_frame, postgres_server
+
+    for server in postgres_server():
+        rng = np.random.default_rng(11)
+        sales = pd.DataFrame({"day": np.repeat(["2026-11-01", "2026-11-02"], 500), "amount": rng.gamma(2, 30, 1_000)})
+        with server.connect() as con:
+            load_frame(con, ("public", "sales"), sales)
+        yield server.url
+
+
 @pytest.fixture
-def loopback(http_server: _servers.RecordingHTTPServer, smtp_server: _servers.SmtpServer) -> dict[str, str]:
+def loopback(http_server: _servers.RecordingHTTPServer, smtp_server: _servers.SmtpServer,
+             warehouse: str) -> dict[str, str]:
     """The README's example hosts, mapped to real servers on 127.0.0.1."""
     base = f"http://127.0.0.1:{http_server.port}"
     return {"https://hooks.slack.com": base, "https://alerts.example.com": base,
-            '"smtp.example.com", 587': f'"127.0.0.1", {smtp_server.port}', "starttls=True": "starttls=False"}
+            '"smtp.example.com", 587': f'"127.0.0.1", {smtp_server.port}', "starttls=True": "starttls=False",
+            "postgresql+psycopg://guard@warehouse.example.com/analytics": warehouse}
 
 
 def _loopback(code: str, servers: dict[str, str]) -> str:
@@ -227,6 +242,8 @@ def test_every_python_yaml_and_bash_block_runs(workspace: Path, monkeypatch: pyt
                     exec(compile(_loopback(code, loopback), where, "exec"), ns)  # noqa: S102 - the README's code
             except Exception as exc:
                 raise AssertionError(f"{where} raised {type(exc).__name__}: {exc}") from exc
+            if "connection=warehouse" in code:  # guarded in PostgreSQL, as the block says
+                assert ns["report"].status == "pass" and "(postgres)" in ns["report"].tables["data"].source
         ran += 1
     assert ran >= 20
     # what the blocks promised happened: the guard ran, the notifiers delivered to the (loopback) services

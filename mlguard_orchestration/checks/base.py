@@ -2,8 +2,9 @@
 evaluation that turns measured values into findings.
 
 Two shapes, so that a table is read once:
-- ScanCheck: declares the aggregate expressions it needs over one table; the guard folds every check's
-  aggregates and the profile's into ONE query per table, then calls `evaluate` with the values.
+- ScanCheck: declares the metrics it needs over one table as typed requests (`engines.requests`, never SQL);
+  the guard has the table's engine answer every check's requests and the profile's in ONE scan, then calls
+  `evaluate` with the answers.
 - QueryCheck: needs its own query (joins between tables, train/test overlap); it runs after the scans.
 Either may run extra queries to *diagnose* a failure, but only when it fires: a passing check costs no more
 than its aggregates.
@@ -19,10 +20,13 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import ErrorDetails
 
+from mlguard_orchestration.engines.requests import Measured, Predicate, ScanRequest
 from mlguard_orchestration.errors import SpecError, did_you_mean, missing_table_error, suggestion
 from mlguard_orchestration.profile import ColumnProfile, ProfilePlan, Role, TableProfile
 from mlguard_orchestration.report import Cause, Finding, Severity
-from mlguard_orchestration.sources import Engine, Subquery, Table, kind_family
+from mlguard_orchestration.sources import Engine, Table, kind_family
+
+Answers = Mapping[ScanRequest, Measured]  # what a table's scan measured, by request
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,9 @@ class TableContext:
     options: RunOptions
     scope: Scope = Scope()
 
-    def count(self, condition: str) -> int:
-        """Rows where `condition` (SQL) holds: a follow-up probe for a check that already knows it fires."""
-        return int(self.engine.sql(f"SELECT count_if({condition}) FROM {self.table.ref}", table=self.table)[0][0] or 0)
+    def count(self, where: Predicate) -> int:
+        """Rows where `where` holds: a follow-up probe for a check that already knows it fires."""
+        return self.engine.count(self.table, where)
 
     def require_reference(self, check: str) -> TableProfile:
         if self.reference is None:
@@ -148,9 +152,15 @@ class RunContext:
 
     def table(self, name: str, check: str) -> TableContext:
         try:
-            return self.tables[name]
+            ctx = self.tables[name]
         except KeyError:
             raise missing_table_error(name, self.tables, f"check {check} reads") from None
+        if ctx.table.remote is not None:
+            raise SpecError(f"check {check} reads table {name!r}, which stays in {ctx.table.source}; in this "
+                            "version checks across tables (joins, overlap, label leakage) need their tables "
+                            "embedded (a DataFrame, Arrow or files). Single-table checks and the default suite "
+                            "run where the data lives.")
+        return ctx
 
     def rows(self, name: str) -> int | None:
         """Rows of table `name` when known: from its scan, or as a cross-table check counted them."""
@@ -212,15 +222,16 @@ class ScanCheck(Check):
     table: str = "data"
     needs_reference: ClassVar[bool] = False
 
-    def metrics(self, ctx: PlannedTable) -> Mapping[str, str | Subquery]:
-        """Aggregate SQL expressions this check needs, keyed uniquely (prefix with the label)."""
-        return {}
+    def metrics(self, ctx: PlannedTable) -> list[ScanRequest]:
+        """The metric requests this check needs from the table's scan (a request is its own key: two checks
+        asking the same thing share one answer)."""
+        return []
 
     def exact_distinct(self) -> list[str]:
         """Columns whose exact distinct count this check reads from the batch profile."""
         return []
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         raise NotImplementedError
 
 

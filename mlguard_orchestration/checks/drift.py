@@ -14,7 +14,14 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from mlguard_orchestration.checks.base import ReferenceCheck, ScanCheck, ScannedTable, TableContext, ordered
+from mlguard_orchestration.checks.base import (
+    Answers,
+    ReferenceCheck,
+    ScanCheck,
+    ScannedTable,
+    TableContext,
+    ordered,
+)
 from mlguard_orchestration.diagnose.drift import category_causes, distribution_causes
 from mlguard_orchestration.distances import js_distance, psi, rate
 from mlguard_orchestration.profile import QUANTILE_LEVELS, ColumnProfile
@@ -45,7 +52,7 @@ class Drift(ReferenceCheck):
         ordered(("js_warn", self.js_warn), ("js_fail", self.js_fail))
         return self
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         out: list[Finding] = []
         for batch, ref in self._pairs(ctx, ("numeric",)):
             if ref.bins is None or batch.bins is None or batch.bins.edges != ref.bins.edges:
@@ -93,7 +100,7 @@ class NullRateDrift(ReferenceCheck):
     kind: Literal["null_rate_drift"] = "null_rate_drift"
     max_increase: float = Field(0.05, ge=0.0, le=1.0)
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         out = []
         roles = ("numeric", "discrete", "categorical", "temporal", "text", "other")
         for batch, ref in self._pairs(ctx, roles):
@@ -128,7 +135,7 @@ class UnseenCategories(ReferenceCheck):
         ordered(("warn_share", self.warn_share), ("fail_share", self.fail_share))
         return self
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         out = []
         for batch, ref in self._pairs(ctx, ("categorical", "discrete")):
             if not ref.categories_complete or batch.categories is None or not batch.non_null:
@@ -164,7 +171,7 @@ class LabelDrift(ScanCheck):
     def columns(self) -> list[str]:
         return [self.column]
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         ref = ctx.require_reference(self.label()).columns.get(self.column)
         batch = ctx.profile.columns[self.column]
         if ref is None or not batch.non_null:

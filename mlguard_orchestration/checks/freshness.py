@@ -18,18 +18,18 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
-from mlguard_orchestration._sql import literal
-from mlguard_orchestration.checks.base import PlannedTable, ScanCheck, ScannedTable, TableContext
+from mlguard_orchestration.checks.base import Answers, PlannedTable, ScanCheck, ScannedTable, TableContext
 from mlguard_orchestration.diagnose.timing import (
-    as_datetime,
     check_zone_in_engine,
+    epoch_seconds,
+    from_epoch,
     future_timezone_cause,
     human_duration,
     parse_duration,
     to_utc_naive,
-    utc_expr,
     validate_zone,
 )
+from mlguard_orchestration.engines.requests import Col, Compare, CountIf, MinMax, ScanRequest
 from mlguard_orchestration.errors import SpecError
 from mlguard_orchestration.report import Finding, cause
 from mlguard_orchestration.sources import TEMPORAL_KINDS
@@ -70,14 +70,19 @@ class Freshness(ScanCheck):
     def columns(self) -> list[str]:
         return [self.column]
 
-    def _key(self, what: str) -> str:
-        return f"freshness:{self.column}:{self.timezone}:{what}"
-
     def _now(self, ctx: TableContext) -> datetime:
         """The logical date in naive UTC (the guard fixes it once per run, so metrics and evaluation agree)."""
         return to_utc_naive(ctx.options.logical_date)
 
-    def metrics(self, ctx: PlannedTable) -> dict[str, str]:
+    def _metrics(self, ctx: TableContext) -> tuple[MinMax, MinMax, CountIf]:
+        """The newest value (a DATE counts to the end of its day), the newest start, and rows past the limit;
+        every time in UTC epoch seconds, naive values read in `timezone`."""
+        start = Col(self.column, "epoch", zone=self.timezone)
+        end = Col(self.column, "epoch", zone=self.timezone, end_of_day=True)
+        limit = self._now(ctx) + self.max_future
+        return MinMax(end), MinMax(start), CountIf(Compare(start, ">", epoch_seconds(limit)))
+
+    def metrics(self, ctx: PlannedTable) -> list[ScanRequest]:
         col = ctx.table.column(self.column)
         if col.kind not in TEMPORAL_KINDS:
             raise SpecError(f"freshness check on {self.column!r} needs a TIMESTAMP, TIMESTAMP WITH TIME ZONE or "
@@ -85,22 +90,15 @@ class Freshness(ScanCheck):
                             "check at the event-time column.")
         if col.kind != "timestamp_tz":
             check_zone_in_engine(ctx.engine, self.timezone)
-        limit = self._now(ctx) + self.max_future
-        start = utc_expr(col, self.timezone)
-        end = utc_expr(col, self.timezone, end_of_day=True)  # == start except for DATE
-        return {
-            self._key("newest"): f"max({end})",
-            self._key(f"future>{limit.isoformat()}"): f"count_if({start} > {literal(limit)})",
-            self._key("future_newest_start"): f"max({start})",
-        }
+        return list(self._metrics(ctx))
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         now = self._now(ctx)
         col = ctx.table.columns[self.column]
-        limit = now + self.max_future
-        newest = as_datetime(values[self._key("newest")])
-        newest_start = as_datetime(values[self._key("future_newest_start")])
-        future = int(values[self._key(f"future>{limit.isoformat()}")] or 0)
+        end, start, past = self._metrics(ctx)
+        newest = from_epoch(values[end].value[1])
+        newest_start = from_epoch(values[start].value[1])
+        future = int(values[past].value)
         rows = ctx.profile.rows
         base_ev: dict[str, Any] = {"logical_date_utc": now.isoformat(), "column_type": col.sql_type}
         if col.kind != "timestamp_tz":

@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mlguard_orchestration._sql import ident
 from mlguard_orchestration.checks.base import (
+    Answers,
     PlannedTable,
     QueryCheck,
     RunContext,
@@ -37,8 +38,18 @@ from mlguard_orchestration.checks.leakage_plan import (
     prequery,
     score,
 )
-from mlguard_orchestration.diagnose.timing import pair_exprs, point_in_time_cause
+from mlguard_orchestration.diagnose.timing import naive_in_pair, point_in_time_cause
 from mlguard_orchestration.distances import rate
+from mlguard_orchestration.engines.requests import (
+    And,
+    Col,
+    CompareColumns,
+    CountIf,
+    IsNull,
+    MaxGap,
+    Not,
+    ScanRequest,
+)
 from mlguard_orchestration.errors import SpecError
 from mlguard_orchestration.report import Finding, cause
 from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS, Column, Table
@@ -377,41 +388,42 @@ class PointInTime(ScanCheck):
     def columns(self) -> list[str]:
         return [self.feature_time, self.label_time]
 
-    def _key(self, what: str) -> str:
-        return f"point_in_time:{self.feature_time}:{self.label_time}:{what}"
-
-    def _exprs(self, ctx: TableContext) -> tuple[Column, Column, str, str, list[str]]:
+    def _pair(self, ctx: TableContext) -> tuple[Column, Column, list[str]]:
         fc, lc = ctx.table.column(self.feature_time), ctx.table.column(self.label_time)
         for c in (fc, lc):
             if c.kind not in TEMPORAL_KINDS:
                 raise SpecError(f"point_in_time needs time columns; {c.name!r} is {c.sql_type} ({c.kind}). "
                                 "Parse it to TIMESTAMP first.")
-        f, lab, naive = pair_exprs(fc, lc)
-        return fc, lc, f, lab, naive
+        return fc, lc, naive_in_pair(fc, lc)
 
-    def metrics(self, ctx: PlannedTable) -> dict[str, str]:
-        _, _, f, lab, _ = self._exprs(ctx)
-        return {self._key("violations"): f"count_if({f} >= {lab})",
-                self._key("equal"): f"count_if({f} = {lab})",
-                self._key("compared"): f"count_if({f} IS NOT NULL AND {lab} IS NOT NULL)",
-                self._key("max_ahead"): f"max(epoch({f}) - epoch({lab}))"}
+    def _metrics(self) -> tuple[CountIf, CountIf, CountIf, MaxGap]:
+        """Rows with the feature at or after the label, exactly equal, with both times; the largest lead."""
+        f, lab = Col(self.feature_time, "epoch"), Col(self.label_time, "epoch")
+        both = And(Not(IsNull(self.feature_time)), Not(IsNull(self.label_time)))
+        return (CountIf(CompareColumns(f, ">=", lab)), CountIf(CompareColumns(f, "=", lab)), CountIf(both),
+                MaxGap(f, lab))
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
-        bad = int(values[self._key("violations")] or 0)
-        compared = int(values[self._key("compared")] or 0)
+    def metrics(self, ctx: PlannedTable) -> list[ScanRequest]:
+        self._pair(ctx)
+        return list(self._metrics())
+
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
+        violations, same, with_both, gap = self._metrics()
+        bad = int(values[violations].value)
+        compared = int(values[with_both].value)
         share = rate(bad, compared)
         if bad == 0 or share <= self.max_violation_rate:
             return []
-        fc, lc, f, lab, naive = self._exprs(ctx)
-        equal = int(values[self._key("equal")] or 0)
-        ahead = values[self._key("max_ahead")]
+        fc, lc, naive = self._pair(ctx)
+        equal = int(values[same].value)
+        ahead = values[gap].value
         evidence: dict[str, Any] = {"violations": bad, "rows_compared": compared, "equal_times": equal,
                                     "max_seconds_feature_after_label": round(float(ahead), 3) if ahead else None,
                                     "feature_time_type": fc.sql_type, "label_time_type": lc.sql_type}
         if naive:
             evidence["naive_treated_as_utc"] = naive
         causes = []
-        tz = point_in_time_cause(ctx.engine, ctx.table, fc, lc, f, lab, compared, naive)
+        tz = point_in_time_cause(ctx.engine, ctx.table, fc, lc, compared, naive)
         if tz is not None:
             causes.append(tz)
         msg = (f"{bad:,} of {compared:,} rows ({share:.2%}) have {self.feature_time!r} at or after "

@@ -9,11 +9,10 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-import duckdb
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from mlguard_orchestration._sql import ident, literal, literal_list
 from mlguard_orchestration.checks.base import (
+    Answers,
     PlannedTable,
     ReferenceCheck,
     ScanCheck,
@@ -25,9 +24,24 @@ from mlguard_orchestration.diagnose.drift import distribution_causes, renamed_tw
 from mlguard_orchestration.diagnose.duplicates import duplicate_causes
 from mlguard_orchestration.diagnose.types import text_type_causes
 from mlguard_orchestration.distances import rate
+from mlguard_orchestration.engines.requests import (
+    And,
+    Col,
+    Compare,
+    CountIf,
+    DistinctRows,
+    IsIn,
+    IsNull,
+    Matches,
+    Not,
+    Or,
+    Predicate,
+    ScanRequest,
+    TopK,
+)
 from mlguard_orchestration.errors import SpecError, did_you_mean
 from mlguard_orchestration.report import Finding, Severity, cause, sample_value
-from mlguard_orchestration.sources import LOGICAL_TYPES, NUMERIC_KINDS, Subquery, kind_family
+from mlguard_orchestration.sources import LOGICAL_TYPES, NUMERIC_KINDS, kind_family
 
 LogicalType = Literal["integer", "float", "numeric", "string", "boolean", "timestamp", "timestamp_tz", "date",
                       "temporal", "nested"]
@@ -96,7 +110,7 @@ class Schema(ScanCheck):
     def columns(self) -> list[str]:
         return []  # missing columns are this check's own finding, reported below
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         table = ctx.table
         out: list[Finding] = []
         for name, logical in self.columns_.items():
@@ -130,7 +144,7 @@ class NullRate(ScanCheck):
     def columns(self) -> list[str]:
         return [self.column]
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         col = ctx.profile.columns[self.column]
         if col.count == 0 or col.null_rate <= self.max:
             return []
@@ -172,21 +186,21 @@ class Range(ScanCheck):
     def _key(self) -> str:
         return f"range:{self.column}:{self.min}:{self.max}"
 
-    def metrics(self, ctx: PlannedTable) -> dict[str, str]:
+    def _metric(self) -> CountIf:
+        """Values below min or above max (a NaN is neither: it is Finite's business; ±Inf is outside)."""
+        sides = ([Compare(self.column, "<", float(self.min))] if self.min is not None else []) + \
+                ([Compare(self.column, ">", float(self.max))] if self.max is not None else [])
+        return CountIf(Or(*sides))
+
+    def metrics(self, ctx: PlannedTable) -> list[ScanRequest]:
         col = ctx.table.column(self.column)
         if col.kind not in NUMERIC_KINDS:
             raise SpecError(f"range check on {self.column!r} needs a numeric column; it is {col.sql_type}.")
-        q = f"{col.q}::DOUBLE"
-        conds = ([f"{q} < {literal(float(self.min))}"] if self.min is not None else []) + \
-                ([f"{q} > {literal(float(self.max))}"] if self.max is not None else [])
-        cond = f"({' OR '.join(conds)})"
-        if col.kind == "float":  # DuckDB orders NaN above +Inf; NaN is Finite's business, not out of range
-            cond += f" AND NOT isnan({q})"
-        return {self._key(): f"count_if({cond})"}
+        return [self._metric()]
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         col = ctx.profile.columns[self.column]
-        outside = int(values[self._key()] or 0)
+        outside = int(values[self._metric()].value)
         share = rate(outside, col.non_null)
         if outside == 0 or share <= self.max_fraction_outside:
             return []
@@ -229,7 +243,7 @@ class ReferenceRange(ReferenceCheck):
             out.append((name, max(low, 0.0) if col.min >= 0 else low, col.max + self.margin * span))
         return out
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         """The batch's exact min and max say whether anything lies outside; only then are the values outside
         counted (one probe), so a passing range costs nothing in the scan."""
         reference = ctx.require_reference(self.label())
@@ -239,8 +253,8 @@ class ReferenceRange(ReferenceCheck):
             col, ref = ctx.profile.columns[name], reference.columns[name]
             if name in partitions or col.min is None or col.max is None or (low <= col.min and col.max <= high):
                 continue
-            x = f"{ident(name)}::DOUBLE"
-            outside = ctx.count(f"isfinite({x}) AND ({x} < {literal(low)} OR {x} > {literal(high)})")
+            x = Col(name, "number")  # finite values only
+            outside = ctx.count(Or(Compare(x, "<", low), Compare(x, ">", high)))
             share = rate(outside, col.non_null - col.nan - col.inf)
             if outside < self.min_outside or share <= self.max_fraction_outside:
                 continue
@@ -268,7 +282,7 @@ class Finite(ScanCheck):
     def columns(self) -> list[str]:
         return [self.column]
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         col = ctx.profile.columns[self.column]
         bad = col.nan + col.inf
         if not bad or col.non_finite_rate <= self.max_fraction:
@@ -292,24 +306,23 @@ class AllowedValues(ScanCheck):
     def columns(self) -> list[str]:
         return [self.column]
 
-    def _key(self, what: str) -> str:
-        return f"allowed:{self.column}:{hash(tuple(map(str, self.values)))}:{what}"
+    def _outside(self) -> Predicate:
+        return And(Not(IsNull(self.column)), Not(IsIn(self.column, self.values)))
 
-    def metrics(self, ctx: PlannedTable) -> dict[str, str]:
-        q = ctx.table.column(self.column).q
-        cond = f"{q} IS NOT NULL AND NOT list_contains({literal_list(self.values)}, {q})"
-        return {self._key("n"): f"count_if({cond})",
-                self._key("top"): f"approx_top_k({q}::VARCHAR, 5) FILTER (WHERE {cond})"}
+    def metrics(self, ctx: PlannedTable) -> list[ScanRequest]:
+        ctx.table.column(self.column)
+        return [CountIf(self._outside())]
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         col = ctx.profile.columns[self.column]
-        bad = int(values[self._key("n")] or 0)
+        bad = int(values[CountIf(self._outside())].value)
         share = rate(bad, col.non_null)
         if bad == 0 or share <= self.max_fraction_outside:
             return []
         evidence: dict[str, Any] = {"outside": bad}
         if col.role == "categorical" or ctx.options.sample_values:
-            evidence["unexpected_values"] = _maybe_redact(ctx, values[self._key("top")] or [])
+            top = ctx.engine.top_k(ctx.table, TopK(Col(self.column, "text"), 5, where=self._outside()))
+            evidence["unexpected_values"] = _maybe_redact(ctx, [v for v, _ in top])
         return [self.finding("schema.not_allowed",
                              f"{share:.2%} of {self.column!r} ({bad:,} values) are not in the allowed set",
                              table=ctx.table.name, value=round(share, 6), threshold=self.max_fraction_outside,
@@ -327,20 +340,17 @@ class Pattern(ScanCheck):
     def columns(self) -> list[str]:
         return [self.column]
 
-    def _key(self) -> str:
-        return f"pattern:{self.column}:{self.regex}"
+    def _metric(self) -> CountIf:
+        return CountIf(Not(Matches(self.column, self.regex)))  # a NULL matches nothing and mismatches nothing
 
-    def metrics(self, ctx: PlannedTable) -> dict[str, str]:
-        q = ctx.table.column(self.column).q
-        try:
-            ctx.engine.con.execute(f"SELECT regexp_full_match('', {literal(self.regex)})")
-        except duckdb.Error as exc:  # duckdb reports RE2 syntax errors here
-            raise SpecError(f"pattern for {self.column!r} is not a valid regular expression: {exc}") from None
-        return {self._key(): f"count_if(NOT regexp_full_match({q}::VARCHAR, {literal(self.regex)}))"}
+    def metrics(self, ctx: PlannedTable) -> list[ScanRequest]:
+        ctx.table.column(self.column)
+        ctx.engine.check_regex(self.regex, f"pattern for {self.column!r}")
+        return [self._metric()]
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         col = ctx.profile.columns[self.column]
-        bad = int(values[self._key()] or 0)
+        bad = int(values[self._metric()].value)
         share = rate(bad, col.non_null)
         if bad == 0 or share <= self.max_fraction_outside:
             return []
@@ -364,27 +374,25 @@ class Unique(ScanCheck):
     def columns(self) -> list[str]:
         return list(self.columns_)
 
-    def _key(self, what: str) -> str:
-        return f"unique:{'|'.join(self.columns_)}:{what}"
-
     def exact_distinct(self) -> list[str]:
         return list(self.columns_) if len(self.columns_) == 1 else []
 
-    def metrics(self, ctx: PlannedTable) -> dict[str, str | Subquery]:
-        if len(self.columns_) == 1:
-            return {}  # the profile counts it exactly (see exact_distinct)
-        cols = [ident(c) for c in self.columns_]
-        not_null = " AND ".join(f"{c} IS NOT NULL" for c in cols)
-        return {self._key("n"): f"count(*) FILTER (WHERE {not_null})",
-                self._key("distinct"): Subquery(f"SELECT count(*) FROM (SELECT {', '.join(cols)} FROM {{table}} "
-                                                f"WHERE {not_null} GROUP BY ALL)")}
+    def _metrics(self) -> tuple[CountIf, DistinctRows]:
+        """Rows with a whole key, and their distinct keys (a composite key; one column's come from the profile)."""
+        return CountIf(And(*(Not(IsNull(c)) for c in self.columns_))), DistinctRows(self.columns_)
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def metrics(self, ctx: PlannedTable) -> list[ScanRequest]:
+        if len(self.columns_) == 1:
+            return []  # the profile counts it exactly (see exact_distinct)
+        return list(self._metrics())
+
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         if len(self.columns_) == 1:
             col = ctx.profile.columns[self.columns_[0]]
             n, distinct = col.non_null, int(col.distinct or 0)
         else:
-            n, distinct = int(values[self._key("n")] or 0), int(values[self._key("distinct")] or 0)
+            whole, keys = self._metrics()
+            n, distinct = int(values[whole].value), int(values[keys].value)
         dup = n - distinct
         share = rate(dup, n)
         if dup == 0 or share <= self.max_duplicate_rate:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mlguard_orchestration._sql import literal
 from mlguard_orchestration.checks.base import (
+    Answers,
     PlannedTable,
     ReferenceCheck,
     ScannedTable,
@@ -29,6 +29,7 @@ from mlguard_orchestration.checks.base import (
 )
 from mlguard_orchestration.diagnose.timing import offset_text, to_utc_naive
 from mlguard_orchestration.distances import js_distance, rate
+from mlguard_orchestration.engines.requests import Col, Compare, Or
 from mlguard_orchestration.profile import ColumnProfile, TableProfile
 from mlguard_orchestration.report import Cause, Finding, Severity, cause
 
@@ -74,15 +75,15 @@ class TimeDrift(ReferenceCheck):
             out.append((name, col.min + shift - slack, col.max + shift + slack))
         return out
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         reference = ctx.require_reference(self.label())
         out: list[Finding] = []
         for name, low, high in self._targets(ctx):
             batch, ref = ctx.profile.columns[name], reference.columns[name]
             outside = 0  # counted (one probe) only when the batch's exact range leaves the window
             if batch.min is not None and batch.max is not None and (batch.min < low or batch.max > high):
-                e = f"epoch({ctx.plan.timestamp(ctx.table, name)})"
-                outside = ctx.count(f"{e} < {literal(low)} OR {e} > {literal(high)}")
+                e = Col(name, "epoch")
+                outside = ctx.count(Or(Compare(e, "<", low), Compare(e, ">", high)))
             share = rate(outside, batch.non_null)
             misread = _epoch_misread(batch, ref)
             if misread is not None or (outside >= 3 and share > self.max_fraction_outside):

@@ -5,15 +5,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from mlguard_orchestration._sql import ident
-from mlguard_orchestration.checks.base import PlannedTable, ScanCheck, ScannedTable, ordered
+from mlguard_orchestration.checks.base import Answers, PlannedTable, ScanCheck, ScannedTable, ordered
 from mlguard_orchestration.distances import rate
+from mlguard_orchestration.engines.requests import DuplicateRows as DuplicateRowsMetric
+from mlguard_orchestration.engines.requests import ScanRequest
 from mlguard_orchestration.report import Finding, cause
-from mlguard_orchestration.sources import Subquery
 
 
 class RowCount(ScanCheck):
@@ -28,8 +28,8 @@ class RowCount(ScanCheck):
         ordered(("min", self.min), ("max", self.max))
         return self
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
-        rows = int(values["rows"])
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
+        rows = ctx.profile.rows
         low, high = self.min is not None and rows < self.min, self.max is not None and rows > self.max
         if not (low or high):
             return []
@@ -53,9 +53,9 @@ class RowCountChange(ScanCheck):
         ordered(("min_ratio", self.min_ratio), ("max_ratio", self.max_ratio))
         return self
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
         ref_rows = ctx.require_reference(self.label()).rows_per_run  # a rolling reference sums several runs
-        rows = int(values["rows"])
+        rows = ctx.profile.rows
         if ref_rows == 0:
             return []
         ratio = rows / ref_rows
@@ -85,19 +85,15 @@ class DuplicateRows(ScanCheck):
     def columns(self) -> list[str]:
         return list(self.subset or [])
 
-    def _key(self) -> str:
-        return f"duplicate_rows:{'|'.join(self.subset or ['*'])}"
+    def _metric(self, ctx: PlannedTable) -> DuplicateRowsMetric:
+        return DuplicateRowsMetric(self.subset or list(ctx.table.columns))
 
-    def metrics(self, ctx: PlannedTable) -> dict[str, str | Subquery]:
-        if not self.subset and ctx.plan.duplicate_rows:
-            return {}  # the profile counts them (key-less tables)
-        cols = self.subset or list(ctx.table.columns)
-        h = f"hash({', '.join(ident(c) for c in cols)})"
-        return {self._key(): Subquery(f"SELECT count(*) - count(DISTINCT h) FROM (SELECT {h} AS h FROM {{table}})")}
+    def metrics(self, ctx: PlannedTable) -> list[ScanRequest]:
+        return [self._metric(ctx)]  # the same request as the profile's in a key-less table: counted once
 
-    def evaluate(self, ctx: ScannedTable, values: dict[str, Any]) -> list[Finding]:
-        rows = int(values["rows"])
-        dup = int(values[self._key()] if self._key() in values else values["duplicate_rows"] or 0)
+    def evaluate(self, ctx: ScannedTable, values: Answers) -> list[Finding]:
+        rows = ctx.profile.rows
+        dup = int(values[self._metric(ctx)].value)
         share = rate(dup, rows)
         if dup == 0 or share <= self.max_rate:
             return []

@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from mlguard_orchestration._sql import literal
+from mlguard_orchestration._zones import fixed_offset
+from mlguard_orchestration.engines.requests import Col, CompareColumns, CountIf
 from mlguard_orchestration.errors import SpecError
 from mlguard_orchestration.report import Cause, cause
 from mlguard_orchestration.sources import Column, Engine, Table
@@ -69,23 +71,6 @@ def human_duration(seconds: float) -> str:
 
 # -- timezones --------------------------------------------------------------------------------------------
 
-_FIXED = re.compile(r"^(?:utc|gmt)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
-
-
-def fixed_offset(zone: str) -> timedelta | None:
-    """'+05:00', 'UTC-5', 'GMT+0530' → the offset; None for a named zone ('UTC' is +0)."""
-    if zone.strip().upper() in ("UTC", "GMT", "Z", "ETC/UTC", "ZULU"):
-        return timedelta(0)
-    m = _FIXED.match(zone.strip())
-    if m is None:
-        return None
-    hours, minutes = int(m.group(2)), int(m.group(3) or 0)
-    if hours > 14 or minutes >= 60:
-        raise ValueError(f"timezone offset {zone!r} is out of range")
-    off = timedelta(hours=hours, minutes=minutes)
-    return -off if m.group(1) == "-" else off
-
-
 def validate_zone(zone: str) -> str:
     """Accept IANA names ('Europe/Paris') and fixed offsets ('+05:00', 'UTC-5'); ValueError otherwise."""
     if fixed_offset(zone) is not None:
@@ -113,29 +98,6 @@ def check_zone_in_engine(engine: Engine, zone: str) -> None:
         raise SpecError(f"timezone {zone!r} is not known to the engine: {first}") from None
 
 
-def utc_expr(col: Column, zone: str = "UTC", *, end_of_day: bool = False) -> str:
-    """SQL for `col` as a naive UTC TIMESTAMP.
-
-    TIMESTAMPTZ: converted to UTC. TIMESTAMP: read as local time in `zone`. DATE: midnight of that day in
-    `zone` (or the end of the day, i.e. the next midnight, with `end_of_day`)."""
-    q = col.q
-    if col.kind == "timestamp_tz":
-        return f"timezone('UTC', {q})"
-    if col.kind == "date":
-        local = f"({q}::TIMESTAMP + INTERVAL 1 DAY)" if end_of_day else f"{q}::TIMESTAMP"
-    elif col.kind == "timestamp":
-        local = f"{q}::TIMESTAMP"
-    else:
-        raise SpecError(f"column {col.name!r} is {col.sql_type} ({col.kind}); a time check needs a TIMESTAMP, "
-                        "TIMESTAMP WITH TIME ZONE or DATE column. Cast it first (e.g. with mlguard.Sql(...) "
-                        f"or strptime), or point the check at the right column.")
-    off = fixed_offset(zone)
-    if off is not None:
-        secs = int(off.total_seconds())
-        return local if secs == 0 else f"({local} - INTERVAL ({secs}) SECOND)"
-    return f"timezone('UTC', timezone({literal(zone)}, {local}))"
-
-
 def to_utc_naive(when: datetime | date | None) -> datetime:
     """A logical date as naive UTC; naive datetimes are taken as UTC, a date as its midnight, None as now."""
     if when is None:
@@ -147,15 +109,17 @@ def to_utc_naive(when: datetime | date | None) -> datetime:
     return when
 
 
-def as_datetime(value: Any) -> datetime | None:
-    """A value fetched from DuckDB (datetime, date or None) as a naive datetime."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day)
-    raise TypeError(f"not a time value: {value!r}")
+EPOCH = datetime(1970, 1, 1)
+
+
+def epoch_seconds(when: datetime) -> float:
+    """A naive UTC datetime as seconds since 1970 (how engines measure time)."""
+    return (when - EPOCH).total_seconds()
+
+
+def from_epoch(seconds: float | None) -> datetime | None:
+    """Seconds since 1970 as a naive UTC datetime, to the microsecond; None stays None."""
+    return None if seconds is None else EPOCH + timedelta(microseconds=round(float(seconds) * 1e6))
 
 
 def offset_text(hours: int) -> str:
@@ -190,24 +154,22 @@ def future_timezone_cause(column: str, excess_s: float, future_rows: int, is_nai
 # -- point in time ----------------------------------------------------------------------------------------
 
 
-def shift_probe(engine: Engine, table: Table, feature: str, label: str,
+def shift_probe(engine: Engine, table: Table, feature: Col, label: Col,
                 offsets: tuple[int, ...] = HOUR_OFFSETS) -> dict[int, int]:
-    """Violations (feature >= label) after adding each whole-hour offset to the feature time, in ONE query.
-    `feature` and `label` are SQL expressions already in naive UTC; the key 0 is the uncorrected count."""
-    both = f"{feature} IS NOT NULL AND {label} IS NOT NULL"
-    parts = [f"count_if({feature} >= {label})"]
-    parts += [f"count_if({feature} + INTERVAL ({int(h)}) HOUR >= {label})" for h in offsets]
-    row = engine.sql(f"SELECT {', '.join(parts)} FROM {table.ref} WHERE {both}", table=table)[0]
-    return {0: int(row[0] or 0), **{h: int(v or 0) for h, v in zip(offsets, row[1:])}}
+    """Violations (feature >= label) after adding each whole-hour offset to the feature time, in ONE scan.
+    The key 0 is the uncorrected count."""
+    shifted = {h: CountIf(CompareColumns(feature, ">=", label, shift=3600.0 * h)) for h in (0, *offsets)}
+    got = engine.measure(table, shifted.values())
+    return {h: int(got[r].value) for h, r in shifted.items()}
 
 
-def point_in_time_cause(engine: Engine, table: Table, feature_col: Column, label_col: Column, feature: str,
-                        label: str, compared: int, naive_as_utc: list[str]) -> Cause | None:
+def point_in_time_cause(engine: Engine, table: Table, feature_col: Column, label_col: Column,
+                        compared: int, naive_as_utc: list[str]) -> Cause | None:
     """cause.timezone_mismatch when a whole-hour shift of the feature time removes >= 95% of violations.
 
     The smallest such shift is the diagnosis (larger shifts in the same direction trivially also work), and
     only when it looks like a shift of every row: many rows break, or the drop is sharp."""
-    counts = shift_probe(engine, table, feature, label)
+    counts = shift_probe(engine, table, Col(feature_col.name, "epoch"), Col(label_col.name, "epoch"))
     base = counts[0]
     if base == 0 or compared == 0:
         return None
@@ -243,13 +205,15 @@ def point_in_time_cause(engine: Engine, table: Table, feature_col: Column, label
     return cause("cause.timezone_mismatch", what, confidence, evidence)
 
 
-def pair_exprs(feature_col: Column, label_col: Column) -> tuple[str, str, list[str]]:
-    """Both columns as naive UTC; when one carries a timezone and the other does not, the naive one is read
-    as UTC, and named in the third element."""
+def naive_in_pair(feature_col: Column, label_col: Column) -> list[str]:
+    """When one column of a pair carries a timezone and the other does not, the naive one is read as UTC:
+    its name, for the report. A column that is not time is a SpecError."""
     for c in (feature_col, label_col):
-        utc_expr(c)  # raises the SpecError for non-temporal columns
+        if c.kind not in ("timestamp", "timestamp_tz", "date"):
+            raise SpecError(f"column {c.name!r} is {c.sql_type} ({c.kind}); a time check needs a TIMESTAMP, "
+                            "TIMESTAMP WITH TIME ZONE or DATE column. Cast it first (e.g. with mlguard.Sql(...) "
+                            "or strptime), or point the check at the right column.")
     kinds = {feature_col.kind, label_col.kind}
-    naive = []
     if "timestamp_tz" in kinds and kinds & {"timestamp", "date"}:
-        naive = [c.name for c in (feature_col, label_col) if c.kind != "timestamp_tz"]
-    return utc_expr(feature_col), utc_expr(label_col), naive
+        return [c.name for c in (feature_col, label_col) if c.kind != "timestamp_tz"]
+    return []

@@ -4,8 +4,8 @@ its values parse — a share, never a value, so nothing sensitive reaches the re
 
 from __future__ import annotations
 
-from mlguard_orchestration._sql import ident
 from mlguard_orchestration.checks.base import TableContext
+from mlguard_orchestration.engines.requests import Col, Count, NullCount, ScanRequest
 from mlguard_orchestration.report import Cause, cause
 from mlguard_orchestration.sources import NUMERIC_KINDS, TEMPORAL_KINDS
 
@@ -22,10 +22,9 @@ def text_type_causes(ctx: TableContext, column: str, expected_kinds: frozenset[s
     wants_time = bool(expected_kinds & TEMPORAL_KINDS)
     if not (wants_number or wants_time):
         return []
-    q = ident(column)
-    n, numbers, times = ctx.engine.sql(
-        f"SELECT count({q}), count(TRY_CAST(trim({q}) AS DOUBLE)), count(TRY_CAST(trim({q}) AS TIMESTAMP)) "
-        f"FROM {ctx.table.ref}", table=ctx.table)[0]
+    asked: list[ScanRequest] = [Count(), NullCount(column), NullCount(Col(column, "number")), NullCount(Col(column, "epoch"))]
+    rows, nulls, not_numbers, not_times = (m.value for m in ctx.engine.measure(ctx.table, asked).values())
+    n, numbers, times = rows - nulls, rows - not_numbers, rows - not_times
     if not n:
         return []
     if wants_number and numbers / n >= PARSE_SHARE:

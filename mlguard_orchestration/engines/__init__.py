@@ -1,32 +1,47 @@
-"""Engines: compile a table's metric requests into one scan where the data lives (docs/engines.md).
+"""Engines: compute a table's metric requests in one scan where the data lives (docs/engines.md).
 
-`requests` is the vocabulary checks will use; `sql` compiles it for SQL dialects through sqlglot. DuckDB and
-Spark engines follow. Importing this package imports neither sqlglot nor any engine.
+`requests` is the vocabulary checks and the profile use; `sql` compiles it for SQL dialects through sqlglot,
+`duckdb` for the embedded engine. Importing this package imports neither sqlglot nor any engine.
 """
 
 from mlguard_orchestration.engines.requests import (
     And,
+    Col,
     Compare,
+    CompareColumns,
     Count,
+    Counted,
     CountIf,
     Distinct,
+    DistinctRows,
+    DuplicateRows,
     Histogram,
     IsIn,
+    IsInf,
+    IsNaN,
     IsNull,
+    Matches,
+    MaxGap,
     Measured,
     MinMax,
     Moments,
     Not,
     NullCount,
+    Of,
     Or,
     Predicate,
     Quantiles,
     Request,
     ScanRequest,
     TopK,
+    ValueCounts,
+    category_key,
+    columns_of,
 )
 
 __all__ = [
-    "And", "Compare", "Count", "CountIf", "Distinct", "Histogram", "IsIn", "IsNull", "Measured", "MinMax",
-    "Moments", "Not", "NullCount", "Or", "Predicate", "Quantiles", "Request", "ScanRequest", "TopK",
+    "And", "Col", "Compare", "CompareColumns", "Count", "CountIf", "Counted", "Distinct", "DistinctRows",
+    "DuplicateRows", "Histogram", "IsIn", "IsInf", "IsNaN", "IsNull", "Matches", "MaxGap", "Measured", "MinMax", "Moments",
+    "Not", "NullCount", "Of", "Or", "Predicate", "Quantiles", "Request", "ScanRequest", "TopK", "ValueCounts",
+    "category_key", "columns_of"
 ]

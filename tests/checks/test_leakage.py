@@ -11,7 +11,7 @@ from mlguard_orchestration.checks import AnyCheck
 from mlguard_orchestration.checks.leakage import GroupOverlap, PointInTime, TargetLeakage, TrainTestOverlap
 from mlguard_orchestration.checks.schema import NullRate
 from mlguard_orchestration.guard import Guard
-from mlguard_orchestration.sources import Sql
+from mlguard_orchestration.remote import Sql
 
 
 def _run(data, *checks):
