@@ -36,12 +36,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _measure import cpu_s, peak_rss_mb
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -66,24 +67,6 @@ PLANS = ["free", "basic", "pro", "enterprise"]
 
 
 # -- helpers shared by parent and children ----------------------------------------------------------------
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set, in MiB. VmHWM is per address space, so (unlike ru_maxrss, which
-    inherits the parent's peak across vfork+exec) it is this child's own figure."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def cpu_s() -> float:
-    """User + system CPU seconds of this process, all threads (less sensitive than wall time to a busy box)."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def emit(result: dict[str, Any]) -> None:

@@ -1,8 +1,10 @@
-"""Tables that stay where they live: a database table or query behind a SQLAlchemy connection. The guard
-sends them metric requests (engines/) and receives aggregates; no row is copied to the worker.
+"""Tables that stay where they live: a database table or query behind a SQLAlchemy connection, a Spark
+DataFrame. The guard sends them metric requests (engines/) and receives aggregates; no row is copied to the
+worker.
 
     guard.run(mg.Sql("SELECT * FROM sales WHERE day = '2026-12-01'", connection=engine_or_url))
     guard.run(mg.SqlTable("analytics.sales", connection=engine_or_url))
+    guard.run(spark_df)
 
 A `Remote` answers what a table's scan asks (the profile and every single-table check). Checks across tables
 (joins, train/test overlap, label leakage) read their tables with the embedded engine's SQL, so in this
@@ -84,6 +86,29 @@ class SqlRemote:
         self.engine.close()
 
 
+class SparkRemote:
+    """A Spark DataFrame, through `engines.spark` (the DataFrame API: the same code runs on a cluster)."""
+
+    def __init__(self, frame: Any) -> None:
+        self.frame = frame
+        self.source = "pyspark.sql.DataFrame (spark)"
+
+    def columns(self) -> dict[str, tuple[str, str]]:
+        from mlguard_orchestration.engines.spark import columns
+
+        return columns(self.frame)
+
+    def measure(self, requests: Iterable[ScanRequest | TopK], *, kinds: dict[str, str],
+                limit: int | None = None) -> dict[ScanRequest | TopK, Measured]:
+        from mlguard_orchestration.engines.spark import measure
+
+        answers: dict[ScanRequest | TopK, Measured] = measure(self.frame, list(requests), kinds=kinds, limit=limit)
+        return answers
+
+    def close(self) -> None:
+        """The DataFrame and its session stay the caller's."""
+
+
 def is_duckdb_connection(connection: Any) -> bool:
     return type(connection).__module__.split(".")[0] in ("duckdb", "_duckdb")
 
@@ -96,6 +121,8 @@ def remote_of(data: Any, describe: str) -> Remote | None:
         return SqlRemote(data.path, data.connection, f"table {'.'.join(data.path)}")
     if isinstance(data, Sql) and data.connection is not None and not is_duckdb_connection(data.connection):
         return SqlRemote(data.query, data.connection, describe)
+    if type(data).__module__.split(".")[0] == "pyspark" and type(data).__name__ == "DataFrame":
+        return SparkRemote(data)
     return None
 
 

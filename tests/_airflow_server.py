@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests._servers import free_port
 
 PASSWORDS = {"admin": "admin-pw", "viewer": "viewer-pw", "nobody": "nobody-pw"}
 START_S = 300  # a cold api-server on a busy 2-core machine; this bounds the wait, it is no speed claim
@@ -37,16 +38,10 @@ class ApiServer:
         return httpx.get(f"{self.url}{path}", headers=headers, timeout=60, **kw)  # type: ignore[arg-type]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def api_server(workdir: Path) -> Iterator[ApiServer]:
     """Start `airflow api-server` on 127.0.0.1 (one worker), wait until it answers, stop it afterwards."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     passwords = workdir / "passwords.json"
     passwords.write_text(json.dumps(PASSWORDS))

@@ -1,18 +1,17 @@
 """Headless Chromium for the browser tests: Debian's `chromium` (installed by .ci/run), driven by Playwright with
-`executable_path` — never a downloaded browser. In CI (CI=true, or MLGUARD_BROWSER_REQUIRED=1 as .ci/run sets)
-a missing chromium fails the test; elsewhere it skips with how to install it. Screenshots go to
+`executable_path` — never a downloaded browser. In CI (`tests/_required.py`: CI or MLGUARD_REQUIRE_REAL set, as
+.ci/run does) a missing chromium fails the test; elsewhere it skips with how to install it. Screenshots go to
 .artifacts/screenshots/ (gitignored), to be looked at."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests._required import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / ".artifacts" / "screenshots"
@@ -25,10 +24,7 @@ DESKTOP = {"width": 1400, "height": 1000}
 def chromium() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).exists():
-        why = "Debian's chromium is not installed (apt-get install -y chromium; .ci/run installs it)"
-        if os.environ.get("CI") == "true" or os.environ.get("MLGUARD_BROWSER_REQUIRED") == "1":
-            pytest.fail(why + ": the browser tests may not be skipped in CI")
-        pytest.skip(why)
+        unavailable("Chromium", "Debian's chromium is not installed (apt-get install -y chromium; .ci/run installs it)")
     return path
 
 

@@ -27,7 +27,8 @@ from typing import Any
 
 import pandas as pd
 
-from tests._engines import free_port, unavailable
+from tests._required import unavailable
+from tests._servers import free_port
 
 USER = "mlguard"
 DBNAME = "mlguard"

@@ -236,3 +236,10 @@ def silent_port() -> Iterator[int]:
     listener.listen(8)
     yield int(listener.getsockname()[1])
     listener.close()
+
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on now (the caller retries if another process takes it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

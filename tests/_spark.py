@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests._engines import unavailable
+from tests._required import unavailable
 
 SPARK_CONF = {
     "spark.master": "local[2]",

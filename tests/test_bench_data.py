@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -22,6 +23,8 @@ ROWS = 100_000
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
     path = Path(__file__).resolve().parent.parent / "benchmarks" / "data_guards.py"
+    if str(path.parent) not in sys.path:  # as when run as a script: its helpers (_measure) beside it
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location("bench_data_guards", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

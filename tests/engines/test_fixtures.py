@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from tests._data import churn_frame
-from tests._engines import engines_required, unavailable
 from tests._postgres import PostgresServer, load_frame
+from tests._required import required, unavailable
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +64,15 @@ def test_spark_dataframe_aggregates(spark: Any, churn: pd.DataFrame) -> None:
 
 
 def test_missing_engine_fails_in_ci_and_skips_locally(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("CI", "MLGUARD_REQUIRE_ENGINES"):
+    for var in ("CI", "MLGUARD_REQUIRE_REAL"):
         monkeypatch.delenv(var, raising=False)
-    assert not engines_required()
+    assert not required()
     with pytest.raises(pytest.skip.Exception):
         unavailable("PostgreSQL", "no initdb")
     monkeypatch.setenv("CI", "true")
-    assert engines_required()
+    assert required()
     with pytest.raises(pytest.fail.Exception, match="PostgreSQL is required here"):
         unavailable("PostgreSQL", "no initdb")
     monkeypatch.setenv("CI", "false")
-    monkeypatch.setenv("MLGUARD_REQUIRE_ENGINES", "1")
-    assert engines_required()
+    monkeypatch.setenv("MLGUARD_REQUIRE_REAL", "1")
+    assert required()

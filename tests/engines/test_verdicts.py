@@ -1,6 +1,6 @@
 """One corpus, every engine: each single-table check and the default suite give the same verdicts and codes
 whether the table is a DataFrame in the embedded DuckDB, a table in a real PostgreSQL (guarded in place
-through `mg.SqlTable` and `mg.Sql(..., connection=url)`), or a Spark DataFrame.
+through `mg.SqlTable` and `mg.Sql(..., connection=url)`), or a Spark DataFrame in a local Spark session.
 
 Each case plants one fault in a batch of the churn table (or none) and names the codes it must produce; the
 reference profile is built on the same engine as the batch, as a user of that engine would build it. The
@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import mlguard_orchestration as mg
@@ -90,6 +91,12 @@ CHECKS: list[Any] = [
     mg.PointInTime(feature_time="event_time", label_time="label_time"),
 ]
 
+def _every_fault(df: pd.DataFrame) -> pd.DataFrame:
+    for plant in (_stale, _leak, _scale, _nulls, _new_plan, _bad_email, _duplicated):
+        df = plant(df)
+    return df
+
+
 CASES: dict[str, tuple[Callable[[pd.DataFrame], pd.DataFrame], set[str]]] = {
     "healthy": (lambda df: df, set()),
     "unit_change": (_scale, {"drift.numeric", "schema.out_of_range"}),
@@ -100,6 +107,8 @@ CASES: dict[str, tuple[Callable[[pd.DataFrame], pd.DataFrame], set[str]]] = {
     "stale": (_stale, {"freshness.stale", "time.out_of_window"}),
     "leak": (_leak, {"leakage.point_in_time"}),
 }
+CASES["every_fault"] = (_every_fault, set().union(*(codes for _, codes in CASES.values())))
+SPARK_CASES = ("healthy", "every_fault")  # a Spark job per metric pass is slow: every check quiet, then firing
 
 
 def _frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -117,10 +126,24 @@ def _postgres(server: PostgresServer, form: str) -> Callable[[pd.DataFrame], Any
     return load
 
 
-@pytest.fixture(scope="module", params=["duckdb", "postgres_table", "postgres_sql"])
+def _spark(session: Any) -> Callable[[pd.DataFrame], Any]:
+    def load(df: pd.DataFrame) -> Any:
+        # through Arrow, where a pandas NaN is NULL (as DuckDB reads it and as the PostgreSQL load writes it);
+        # the naive label time stays naive (TimestampNTZ)
+        frame = df.astype({"event_time": "datetime64[us, UTC]", "label_time": "datetime64[us]"})
+        return session.createDataFrame(pa.Table.from_pandas(frame, preserve_index=False))
+    return load
+
+
+ENGINES = ("duckdb", "postgres_table", "postgres_sql", "spark")
+
+
+@pytest.fixture(scope="module")
 def engine(request: pytest.FixtureRequest) -> Callable[[pd.DataFrame], Any]:
     if request.param == "duckdb":
         return _frame
+    if request.param == "spark":
+        return _spark(request.getfixturevalue("spark"))
     server = request.getfixturevalue("postgres")
     return _postgres(server, request.param.removeprefix("postgres_"))
 
@@ -135,7 +158,17 @@ def verdict(report: mg.Report) -> tuple[str, set[str]]:
     return report.status, {f.code for f in report.findings}
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every case on every engine, but Spark only on SPARK_CASES (a Spark job a metric pass is slow; the batch
+    with every fault makes each check fire there too), so nothing is skipped."""
+    if metafunc.definition.name == "test_each_engine_gives_the_planted_verdict":
+        pairs = [(e, c) for e in ENGINES for c in sorted(CASES) if e != "spark" or c in SPARK_CASES]
+        metafunc.parametrize(("engine", "case"), pairs, indirect=["engine"], ids=[f"{e}-{c}" for e, c in pairs],
+                             scope="module")
+    elif "engine" in metafunc.fixturenames:
+        metafunc.parametrize("engine", ENGINES, indirect=True, scope="module")
+
+
 def test_each_engine_gives_the_planted_verdict(case: str, engine: Callable[[pd.DataFrame], Any],
                                                reference: mg.TableProfile) -> None:
     plant, expected = CASES[case]
