@@ -1,6 +1,7 @@
-"""An Airflow DAG guards a PostgreSQL table through a connection, in place: the connection's own hook gives
-the SQLAlchemy engine, the guard's statements run in PostgreSQL, and the report names the table as a
-postgres source (a fetched table would be an Arrow table on the worker)."""
+"""An Airflow DAG waits for and guards a PostgreSQL table through a connection, in place: the connection's
+own hook gives the SQLAlchemy engine, the sensor's readiness checks and the guard's statements run in
+PostgreSQL, and the report names the table as a postgres source (a fetched table would be an Arrow table on
+the worker)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from airflow.sdk import DAG
 
 import mlguard_orchestration as mg
-from mlguard_orchestration.airflow import DataGuardOperator
+from mlguard_orchestration.airflow import DataGuardOperator, DatasetReadySensor
 from tests._postgres import PostgresServer, load_frame
 from tests.airflow.conftest import register, states, xcom_report
 
@@ -40,8 +41,11 @@ def test_a_dag_guards_a_postgres_table_where_it_lives(postgres: PostgresServer,
     checks = [mg.RowCount(min=1), mg.NullRate(column="amount"), mg.Unique(columns=["order_id"])]
     with DAG("t_pushdown", schedule=None, catchup=False, default_args={"retries": 0},
              params={"day": "2026-11-01"}) as dag:
-        DataGuardOperator(task_id="whole_table", checks=checks[::2],
-                          tables={"data": {"table": "public.orders", "conn_id": "warehouse_pg"}})
+        ready = DatasetReadySensor(task_id="ready", source={"table": "public.orders", "conn_id": "warehouse_pg"},
+                                   min_rows=n, columns={"order_id": "integer", "amount": "float"},
+                                   poke_interval=0.2, timeout=120, mode="poke")
+        ready >> DataGuardOperator(task_id="whole_table", checks=checks[::2],
+                                   tables={"data": {"table": "public.orders", "conn_id": "warehouse_pg"}})
         DataGuardOperator(task_id="good_day", checks=checks,
                           tables={"data": {"sql": "SELECT * FROM orders WHERE day = '{{ params.day }}'",
                                            "conn_id": "warehouse_pg"}})
@@ -49,7 +53,7 @@ def test_a_dag_guards_a_postgres_table_where_it_lives(postgres: PostgresServer,
                           tables={"data": {"sql": "SELECT * FROM orders WHERE day = '2026-11-02'",
                                            "conn_id": "warehouse_pg"}})
     run = register(dag).test()
-    assert states(run) == {"whole_table": "success", "good_day": "success", "bad_day": "failed"}
+    assert states(run) == {"ready": "success", "whole_table": "success", "good_day": "success", "bad_day": "failed"}
     whole, good, bad = (xcom_report(run, t) for t in ("whole_table", "good_day", "bad_day"))
     assert whole.tables["data"].rows == n and good.tables["data"].rows == 4_000
     assert "(postgres)" in whole.tables["data"].source and "(postgres)" in good.tables["data"].source
