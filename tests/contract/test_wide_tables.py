@@ -93,6 +93,63 @@ def test_split_keeps_each_column_together_and_reads_only_what_it_needs() -> None
     assert _wide.split(sql, cols[:_wide.WIDE_COLUMNS], derived) is None  # ordinary width: one statement
 
 
+def test_blocks_bound_what_a_bounded_read_copies_and_keep_every_group_once() -> None:
+    cols = [f"c{i}" for i in range(400)]
+    sql = {f"{c}:n": f'count("{c}")' for c in cols}
+    groups = _wide.split(sql, cols, {})
+    assert groups is not None
+    assert _wide.blocks(groups, None) == [[g] for g in groups]  # a full scan is never copied
+    for rows in (10, 50_000, 10**9):
+        blocks = _wide.blocks(groups, rows)
+        assert [g for b in blocks for g in b] == groups  # every group once, in order
+        width = max(1, min(_wide.ONE_THREAD_COLUMNS, _wide.BLOCK_CELLS // rows))
+        for b in blocks:
+            assert len(b) == 1 or len(_wide.block_columns(b)) <= width
+    assert len(_wide.blocks(groups, 50_000)) == -(-400 // (_wide.BLOCK_CELLS // 50_000))
+    assert all(len(b) == 1 for b in _wide.blocks(groups, 10**9))  # rows too many to copy: read directly
+
+
+def test_a_bounded_read_of_a_wide_file_binds_it_once_per_block(tmp_path: Path) -> None:
+    """The profile's look at the first rows: the file is read once per block of columns (its table function
+    costs in proportion to all its columns), the statements of the block read the copy, the copy is dropped,
+    and the parquet setting the wide path changes is restored, also when a statement fails."""
+    n = 300
+    table = pa.table({f"c{j}": np.arange(50) + 1000 * j for j in range(n)})
+    pq.write_table(table, tmp_path / "w.parquet")
+    with Engine() as engine:
+        t = engine.add("w", str(tmp_path / "w.parquet"))
+        seen: list[str] = []
+        run = engine.sql
+
+        def spy(query: str, params: list[Any] | None = None, *, table: Any = None) -> list[tuple[Any, ...]]:
+            seen.append(query)
+            return run(query, params, table=table)
+
+        engine.sql = spy  # type: ignore[method-assign]
+        exprs = {"rows": "count(*)"} | {f"{c}:max": f'max("{c}")' for c in table.column_names}
+        values = engine.aggregate(t, exprs, limit=20)
+        assert values["rows"] == 20
+        for j, c in enumerate(table.column_names):
+            assert 1000 * j <= values[f"{c}:max"] < 1000 * j + 50, c
+        groups = _wide.split(exprs, table.column_names, {})
+        assert groups is not None
+        reads = [q for q in seen if "read_parquet" in q]
+        assert len(reads) == len(_wide.blocks(groups, 20)) < len(groups)
+        assert values == engine.aggregate(t, exprs, limit=20)  # repeatable: the copy is gone, then made anew
+
+        def settings() -> list[tuple[Any, ...]]:
+            return engine.con.execute("SELECT current_setting('disable_parquet_prefetching'), "
+                                      "(SELECT count(*) FROM duckdb_tables() WHERE temporary)").fetchall()
+
+        assert settings() == [(False, 0)]
+        assert engine.aggregate(t, exprs) == {**values, "rows": 50} | {
+            f"{c}:max": 1000 * j + 49 for j, c in enumerate(table.column_names)}
+        assert settings() == [(False, 0)]
+        with pytest.raises(duckdb.Error):
+            engine.aggregate(t, exprs | {"c299:bad": 'no_such_function("c299")'}, limit=20)
+        assert settings() == [(False, 0)]
+
+
 def test_aggregate_over_only_subqueries_returns_one_row() -> None:
     df = wide_frame(_wide.WIDE_COLUMNS + 5, 50)
     with Engine() as engine:
