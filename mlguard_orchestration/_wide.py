@@ -13,10 +13,11 @@ rows. An aggregate naming no column (`count(*)`) goes with the first group; one 
 key, a row hash) reads all of them in its group.
 
 A statement over a file pays for binding the file's table function, in proportion to ALL its columns, however
-few it reads (5,000-column parquet: ~15 ms, plus ~20 ms of prefetch planning per statement that the Engine
-turns off for local files). A full scan pays it once per group, a few per cent of the group's cost; a bounded
-read (the profile's first rows) would pay it on every small statement, so its groups are read in blocks
-(`blocks`): the block's rows are copied once, and its groups' statements read the copy.
+few it reads (5,000-column parquet: ~15 ms, plus ~20 ms of prefetch planning per statement, which the Engine
+turns off for a local file's statements over a few columns). A full scan pays it once per group, a few per
+cent of the group's cost; a bounded read (the profile's first rows) would pay it on every small statement, so
+its groups are read in blocks (`blocks`): the block's rows are copied once, and its groups' statements read
+the copy.
 """
 
 from __future__ import annotations

@@ -150,6 +150,39 @@ def test_a_bounded_read_of_a_wide_file_binds_it_once_per_block(tmp_path: Path) -
         assert settings() == [(False, 0)]
 
 
+def test_local_parquet_is_read_without_prefetching_except_by_statements_over_most_columns(
+        tmp_path: Path) -> None:
+    """Prefetch planning costs in proportion to all the file's columns, so the statements over a few columns
+    of a wide local file run without it; a row hash over every column keeps it (no slower, and less memory);
+    the setting is the default again afterwards."""
+    n = _wide.ONE_THREAD_COLUMNS + 20
+    table = pa.table({f"c{j}": np.arange(30) % (j + 2) for j in range(n)})
+    pq.write_table(table, tmp_path / "w.parquet")
+    with Engine() as engine:
+        t = engine.add("w", str(tmp_path / "w.parquet"))
+        from mlguard_orchestration.sources import Subquery
+
+        seen: list[tuple[bool, bool]] = []
+        run = engine._aggregate
+
+        def spy(*args: Any) -> dict[str, Any]:
+            off = engine.con.execute("SELECT current_setting('disable_parquet_prefetching')").fetchall()[0][0]
+            seen.append(("dups" in args[2], off))
+            return run(*args)
+
+        engine._aggregate = spy  # type: ignore[method-assign]
+        cols = ", ".join(ident(c) for c in table.column_names)
+        exprs: dict[str, Any] = {f"{c}:max": f'max("{c}")' for c in table.column_names}
+        exprs["dups"] = Subquery(f"SELECT count(*) - count(DISTINCT h) FROM (SELECT hash({cols}) AS h FROM {{table}})")
+        values = engine.aggregate(t, exprs)
+        assert engine.con.execute("SELECT current_setting('disable_parquet_prefetching')").fetchall() == [(False,)]
+    assert values["dups"] == 0 and values["c0:max"] == 1
+    assert len(seen) == len(_wide.split({k: v.render(t.ref) if isinstance(v, Subquery) else v
+                                         for k, v in exprs.items()}, table.column_names, {}) or [])
+    assert [off for dups, off in seen if dups] == [False]
+    assert {off for dups, off in seen if not dups} == {True}
+
+
 def test_aggregate_over_only_subqueries_returns_one_row() -> None:
     df = wide_frame(_wide.WIDE_COLUMNS + 5, 50)
     with Engine() as engine:
