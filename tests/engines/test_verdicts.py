@@ -190,7 +190,10 @@ def test_the_reference_profile_is_the_same_on_every_engine(engine: Callable[[pd.
             assert other.distinct == pytest.approx(col.distinct, rel=0.02), name
         for a, b in [(other.min, col.min), (other.max, col.max), (other.mean, col.mean), (other.std, col.std)]:
             assert a == b or a == pytest.approx(b, rel=1e-9, abs=1e-6), name
-        assert other.quantiles == pytest.approx(col.quantiles, rel=1e-9, abs=1e-6) if col.quantiles else True
+        if col.quantiles is None:
+            assert other.quantiles is None, name
+        else:
+            assert other.quantiles == pytest.approx(col.quantiles, rel=1e-9, abs=1e-6), name
         if col.bins is not None:  # edges from interpolated quantiles: equal to the last bits
             assert other.bins is not None and other.bins.counts == col.bins.counts, name
             assert other.bins.edges == pytest.approx(col.bins.edges, rel=1e-12), name
